@@ -1,0 +1,5 @@
+-- Instance-wide settings (e.g. the id of this installation). Keep in step with sqlite/0001.
+CREATE TABLE casebridge_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,46 @@
+//! The HTTP API: Datadog API v2 wire shapes for findings ticketing and Case Management,
+//! plus casebridge's own extensions (ingest, admin).
+//!
+//! Why: existing Datadog clients must work against casebridge unchanged.
+//! Invariants:
+//! - Every error is a JSON:API error body `{"errors":[{"status","title","detail"}]}` with a 4xx
+//!   for client mistakes (malformed JSON, wrong `type`, unknown ids, oversize bodies) and a 5xx
+//!   only for faults of casebridge or its database. Handlers never panic.
+//! - Every route except `/health` and `/ready` requires an API key (see `auth`).
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+use crate::store::Store;
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod json;
+
+/// Largest request body accepted (ingest of 1,000+ findings fits comfortably).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Self {
+        AppState { store }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .fallback(error::not_found_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
