@@ -16,37 +16,41 @@ pub(crate) fn parse_number(text: &str) -> Option<f64> {
 }
 
 fn is_strict_number(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    if bytes.first() == Some(&b'-') {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < bytes.len() && bytes[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i > start
-    };
-    if !digits(&mut i) {
+    let mut rest = text.as_bytes();
+    eat_if(&mut rest, |b| b == b'-');
+    if eat_digits(&mut rest) == 0 {
         return false;
     }
-    if i < bytes.len() && bytes[i] == b'.' {
-        i += 1;
-        if !digits(&mut i) {
+    if eat_if(&mut rest, |b| b == b'.') && eat_digits(&mut rest) == 0 {
+        return false;
+    }
+    if eat_if(&mut rest, |b| b == b'e' || b == b'E') {
+        eat_if(&mut rest, |b| b == b'+' || b == b'-');
+        if eat_digits(&mut rest) == 0 {
             return false;
         }
     }
-    if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
-        i += 1;
-        if i < bytes.len() && (bytes[i] == b'+' || bytes[i] == b'-') {
-            i += 1;
+    rest.is_empty()
+}
+
+/// Consumes the first byte of `rest` if `wanted` accepts it.
+fn eat_if(rest: &mut &[u8], wanted: impl Fn(u8) -> bool) -> bool {
+    match rest.split_first() {
+        Some((first, tail)) if wanted(*first) => {
+            *rest = tail;
+            true
         }
-        if !digits(&mut i) {
-            return false;
-        }
+        _ => false,
     }
-    i == bytes.len()
+}
+
+/// Consumes leading ASCII digits and returns how many there were.
+fn eat_digits(rest: &mut &[u8]) -> usize {
+    let mut count = 0;
+    while eat_if(rest, |b| b.is_ascii_digit()) {
+        count += 1;
+    }
+    count
 }
 
 /// Formats a number for canonical query text. `f64`'s `Display` is the shortest form that
@@ -64,10 +68,8 @@ struct StackText {
 impl std::fmt::Write for StackText {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        let slot = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -81,7 +83,7 @@ pub(crate) fn with_json_number_text<R>(n: &serde_json::Number, f: impl FnOnce(&s
         len: 0,
     };
     if write!(text, "{n}").is_ok() {
-        if let Ok(s) = std::str::from_utf8(&text.buf[..text.len]) {
+        if let Some(Ok(s)) = text.buf.get(..text.len).map(std::str::from_utf8) {
             return f(s);
         }
     }
