@@ -165,7 +165,12 @@ impl Query {
             let Some(path) = constraint.attribute() else {
                 continue;
             };
-            if path.to_string() != dotted_path {
+            if !path
+                .segments()
+                .iter()
+                .map(String::as_str)
+                .eq(dotted_path.split('.'))
+            {
                 continue;
             }
             allowed = Some(match allowed {

@@ -128,6 +128,12 @@ fn allowed_values_intersects_constraints_on_a_scalar_attribute() {
 }
 
 #[test]
+fn allowed_values_distinguishes_escaped_dots_from_path_separators() {
+    let q = Query::parse(r"@a\.b:x @a.b:y").unwrap();
+    assert_eq!(q.allowed_values("a.b"), Some(vec!["y"]));
+}
+
+#[test]
 fn constraints_never_exclude_a_matching_finding() {
     // Soundness spot-check: for each query, a finding that matches must satisfy every
     // constraint (some value at the field equals one of the constraint's values).
