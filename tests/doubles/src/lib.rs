@@ -3,6 +3,7 @@
 pub mod common;
 pub mod jira;
 pub mod jira_contract;
+pub mod servicenow;
 
 /// Why a double could not start.
 #[derive(Debug, thiserror::Error)]

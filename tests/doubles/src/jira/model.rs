@@ -233,8 +233,10 @@ pub struct BearerCredential {
     pub kind: BearerKind,
 }
 
-/// Everything the Jira double starts with (and returns to on reset).
+/// Everything the Jira double starts with (and returns to on reset). Missing keys in a seed
+/// file take the default seed's values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JiraSeed {
     pub projects: Vec<ProjectDef>,
     pub users: Vec<UserDef>,
