@@ -534,7 +534,7 @@ impl Parser {
                             _ => {}
                         }
                     }
-                    Ok(Literal::Function(w.to_ascii_lowercase()))
+                    Ok(Literal::Function(w))
                 } else {
                     Ok(Literal::Text(w))
                 }
@@ -609,6 +609,7 @@ impl Parser {
             }
         };
         check_operator(&field, op)?;
+        check_functions(&field, &operand)?;
         Ok(Expr::Clause(Clause { field, op, operand }))
     }
 
@@ -660,6 +661,29 @@ impl Parser {
         }
         Ok(items)
     }
+}
+
+/// Functions are resolved when the query is parsed, as Jira does: an unknown function, or one
+/// that does not apply to the field, fails the whole query even if no issue would reach it.
+fn check_functions(field: &Field, operand: &Operand) -> Result<(), JqlError> {
+    let literals: Vec<&Literal> = match operand {
+        Operand::One(l) => vec![l],
+        Operand::List(items) => items.iter().collect(),
+        Operand::Empty => Vec::new(),
+    };
+    for literal in literals {
+        if let Literal::Function(name) = literal {
+            let applies = match name.to_ascii_lowercase().as_str() {
+                "currentuser" => matches!(field, Field::Assignee | Field::Reporter),
+                "now" | "startofday" | "endofday" => field.is_date(),
+                _ => false,
+            };
+            if !applies {
+                return Err(JqlError(format!("Unable to find JQL function '{name}()'.")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_operator(field: &Field, op: Op) -> Result<(), JqlError> {
@@ -848,11 +872,11 @@ fn parse_period(text: &str) -> Option<i64> {
 
 fn date_value(field: &Field, literal: &Literal, ctx: &EvalContext) -> Result<i64, JqlError> {
     match literal {
-        Literal::Function(name) => match name.as_str() {
+        Literal::Function(name) => match name.to_ascii_lowercase().as_str() {
             "now" => Ok(ctx.now_ms),
             "startofday" => Ok(ctx.now_ms - ctx.now_ms.rem_euclid(24 * 60 * MINUTE_MS)),
             "endofday" => Ok(ctx.now_ms - ctx.now_ms.rem_euclid(24 * 60 * MINUTE_MS) + 24 * 60 * MINUTE_MS - 1),
-            other => Err(JqlError(format!("Unable to find JQL function '{other}()'."))),
+            _ => Err(JqlError(format!("Unable to find JQL function '{name}()'."))),
         },
         Literal::Text(text) => parse_date(text, ctx.now_ms).ok_or_else(|| {
             JqlError(format!(
@@ -866,7 +890,7 @@ fn date_value(field: &Field, literal: &Literal, ctx: &EvalContext) -> Result<i64
 fn literal_text<'a>(literal: &'a Literal, field: &Field) -> Result<&'a str, JqlError> {
     match literal {
         Literal::Text(t) => Ok(t),
-        Literal::Function(name) if name == "currentuser" && matches!(field, Field::Assignee | Field::Reporter) => {
+        Literal::Function(name) if name.eq_ignore_ascii_case("currentuser") && matches!(field, Field::Assignee | Field::Reporter) => {
             Ok("\u{0}currentUser")
         }
         Literal::Function(name) => Err(JqlError(format!(
@@ -1243,6 +1267,8 @@ mod tests {
         assert!(parse("project = SEC labels = x").is_err());
         assert!(parse("(project = SEC").is_err());
         assert!(parse("project SEC").unwrap_err().0.contains("Expecting operator"));
+        assert_eq!(parse("assignee = nosuch()").unwrap_err().0, "Unable to find JQL function 'nosuch()'.");
+        assert!(parse("assignee = currentUser() AND updated > startOfDay()").is_ok());
         assert_eq!(
             parse("project = SEC ORDER BY votes").unwrap_err().0,
             "Field 'votes' does not exist or you do not have permission to view it."
