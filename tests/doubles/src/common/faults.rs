@@ -30,9 +30,12 @@ pub enum FaultKind {
     ServerError,
     /// The request is served normally after `delay_ms`.
     Slow { delay_ms: u64 },
-    /// The connection is cut: headers may be sent, but the body errors so the client never
-    /// receives a complete response.
+    /// The connection is cut before the request is processed: the client never receives a
+    /// complete response and nothing changed on the server.
     DropConnection,
+    /// The request is processed (state changes, webhooks fire) but the connection is cut
+    /// before the response arrives: the client cannot tell whether its write happened.
+    DropAfterProcessing,
 }
 
 impl FaultKind {
@@ -44,6 +47,7 @@ impl FaultKind {
             FaultKind::ServerError => "server_error",
             FaultKind::Slow { .. } => "slow",
             FaultKind::DropConnection => "drop_connection",
+            FaultKind::DropAfterProcessing => "drop_after_processing",
         }
     }
 }

@@ -215,7 +215,9 @@ fn fault_response(backend: Backend, kind: &FaultKind, now_ms: i64) -> Response {
                 "An unexpected error occurred while processing the request",
             ),
         ),
-        FaultKind::Slow { .. } | FaultKind::DropConnection => dropped_connection_response(),
+        FaultKind::Slow { .. } | FaultKind::DropConnection | FaultKind::DropAfterProcessing => {
+            dropped_connection_response()
+        }
     }
 }
 
@@ -311,6 +313,11 @@ pub async fn observe(State(observer): State<Arc<Observer>>, request: Request, ne
                             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                             (next.run(request).await, Some("slow".to_string()))
                         }
+                        Some(FaultKind::DropAfterProcessing) => {
+                            let served = next.run(request).await;
+                            let label = format!("drop_after_processing (would have been {})", served.status().as_u16());
+                            (dropped_connection_response(), Some(label))
+                        }
                         Some(kind) => (
                             fault_response(observer.backend, &kind, now),
                             Some(kind.label().to_string()),
@@ -337,7 +344,9 @@ pub async fn observe(State(observer): State<Arc<Observer>>, request: Request, ne
             }
         };
 
-    let dropped = fault_label.as_deref() == Some("drop_connection");
+    let dropped = fault_label
+        .as_deref()
+        .is_some_and(|l| l.starts_with("drop_connection") || l.starts_with("drop_after_processing"));
     observer.log().push(RequestRecord {
         seq,
         at_ms: now,
