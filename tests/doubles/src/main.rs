@@ -16,7 +16,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
-#[command(name = "casebridge-doubles", about = "Stateful Jira and ServiceNow test doubles")]
+#[command(
+    name = "casebridge-doubles",
+    about = "Stateful Jira and ServiceNow test doubles"
+)]
 struct Args {
     /// Address for the Jira double (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -70,8 +73,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let seeds: SeedFile = match &args.seed {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing seed file {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("parsing seed file {}", path.display()))?
         }
         None => SeedFile::default(),
     };
@@ -95,7 +100,9 @@ async fn main() -> anyhow::Result<()> {
             fault_seed: args.fault_seed,
             ..JiraConfig::default()
         };
-        let handle = JiraDouble::start(config).await.context("starting the Jira double")?;
+        let handle = JiraDouble::start(config)
+            .await
+            .context("starting the Jira double")?;
         line.insert(
             "jira".into(),
             json!({"base_url": handle.base_url(), "credentials": handle.credentials()}),

@@ -33,25 +33,43 @@ pub struct ControlCore {
 }
 
 pub fn bad_request(message: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": message.into()}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": message.into()})),
+    )
+        .into_response()
 }
 
 pub fn not_found(message: impl Into<String>) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": message.into()}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": message.into()})),
+    )
+        .into_response()
 }
 
 pub fn ok_json(value: Value) -> Response {
     (StatusCode::OK, Json(value)).into_response()
 }
 
-/// Parses a control body, answering 400 with the serde message on failure.
-pub fn parse_body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+/// A control request body that could not be read; answers 400 `{"error": …}`.
+#[derive(Debug)]
+pub struct BadControlBody(pub String);
+
+impl IntoResponse for BadControlBody {
+    fn into_response(self) -> Response {
+        bad_request(self.0)
+    }
+}
+
+/// Parses a control body (empty means `{}`).
+pub fn parse_body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, BadControlBody> {
     let text = if bytes.iter().all(u8::is_ascii_whitespace) {
         &b"{}"[..]
     } else {
         &bytes[..]
     };
-    serde_json::from_slice(text).map_err(|e| bad_request(format!("invalid control body: {e}")))
+    serde_json::from_slice(text).map_err(|e| BadControlBody(format!("invalid control body: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -83,15 +101,32 @@ pub fn router(core: ControlCore) -> Router {
     let name = core.outbound_name;
     Router::new()
         .route("/_double/requests", get(requests).delete(clear_requests))
-        .route("/_double/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route(
+            "/_double/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
         .route("/_double/faults/seed", post(reseed))
         .route("/_double/faults/{id}", delete(remove_fault))
-        .route("/_double/rate-limit", get(get_rate_limit).put(set_rate_limit).delete(clear_rate_limit))
-        .route("/_double/retry-after-violations", get(retry_after_violations))
+        .route(
+            "/_double/rate-limit",
+            get(get_rate_limit)
+                .put(set_rate_limit)
+                .delete(clear_rate_limit),
+        )
+        .route(
+            "/_double/retry-after-violations",
+            get(retry_after_violations),
+        )
         .route("/_double/clock", get(clock_now))
         .route("/_double/clock/advance", post(clock_advance))
-        .route(&format!("/_double/{name}"), get(get_target).put(set_target).delete(clear_target))
-        .route(&format!("/_double/{name}/retry"), axum::routing::put(set_retry))
+        .route(
+            &format!("/_double/{name}"),
+            get(get_target).put(set_target).delete(clear_target),
+        )
+        .route(
+            &format!("/_double/{name}/retry"),
+            axum::routing::put(set_retry),
+        )
         .route(&format!("/_double/{name}/drop"), post(drop_next))
         .route(&format!("/_double/{name}/deliveries"), get(deliveries))
         .route(&format!("/_double/{name}/wait"), post(wait_idle))
@@ -118,7 +153,7 @@ async fn list_faults(State(core): State<ControlCore>) -> Response {
 async fn add_fault(State(core): State<ControlCore>, body: Bytes) -> Response {
     let spec: FaultSpec = match parse_body(&body) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match core.observer.faults().add(spec) {
         Ok(id) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
@@ -145,7 +180,7 @@ async fn reseed(State(core): State<ControlCore>, body: Bytes) -> Response {
             core.observer.faults().reseed(s.seed);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -160,7 +195,7 @@ async fn set_rate_limit(State(core): State<ControlCore>, body: Bytes) -> Respons
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(_) => bad_request("per_second must be positive"),
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -185,12 +220,15 @@ async fn clock_advance(State(core): State<ControlCore>, body: Bytes) -> Response
             ok_json(json!({"now_ms": core.clock.now_ms(), "offset_ms": core.clock.offset_ms()}))
         }
         Ok(_) => bad_request("the clock only moves forward"),
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
 async fn get_target(State(core): State<ControlCore>) -> Response {
-    let target = core.outbound.target().map(|t| json!({"url": t.url, "has_secret": t.secret.is_some()}));
+    let target = core
+        .outbound
+        .target()
+        .map(|t| json!({"url": t.url, "has_secret": t.secret.is_some()}));
     ok_json(json!(target))
 }
 
@@ -203,7 +241,7 @@ async fn set_target(State(core): State<ControlCore>, body: Bytes) -> Response {
             }
             Err(e) => bad_request(format!("invalid url: {e}")),
         },
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -218,7 +256,7 @@ async fn set_retry(State(core): State<ControlCore>, body: Bytes) -> Response {
             core.outbound.set_policy(policy);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -228,7 +266,7 @@ async fn drop_next(State(core): State<ControlCore>, body: Bytes) -> Response {
             core.outbound.drop_next(c.count);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -239,9 +277,12 @@ async fn deliveries(State(core): State<ControlCore>) -> Response {
 async fn wait_idle(State(core): State<ControlCore>, body: Bytes) -> Response {
     match parse_body::<Wait>(&body) {
         Ok(w) => {
-            let idle = core.outbound.wait_idle(Duration::from_millis(w.timeout_ms)).await;
+            let idle = core
+                .outbound
+                .wait_idle(Duration::from_millis(w.timeout_ms))
+                .await;
             ok_json(json!({"idle": idle}))
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }

@@ -83,8 +83,8 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, MultipartErro
         let data_start = header_end + 4;
         let mut closing = b"\r\n".to_vec();
         closing.extend_from_slice(&delimiter);
-        let data_end =
-            find(body, &closing, data_start).ok_or(MultipartError::Malformed("unterminated part"))?;
+        let data_end = find(body, &closing, data_start)
+            .ok_or(MultipartError::Malformed("unterminated part"))?;
         let mut name = None;
         let mut filename = None;
         let mut part_type = None;

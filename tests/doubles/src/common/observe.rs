@@ -34,7 +34,15 @@ pub const PER_ISSUE_REASON: &str = "jira-per-issue-on-write";
 
 /// Looks at every request before it is served (the Jira contract validator implements this).
 pub trait RequestInspector: Send + Sync {
-    fn inspect(&self, seq: u64, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &[u8]);
+    fn inspect(
+        &self,
+        seq: u64,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    );
 }
 
 /// Per-server observation and fault state.
@@ -145,7 +153,10 @@ pub fn rate_limited_response(
 ) -> Response {
     let limit = throttled.map(|t| t.capacity).unwrap_or(100);
     let detail = match throttled {
-        Some(t) => format!("Rate limit of {} requests per second for Table API exceeded", t.capacity),
+        Some(t) => format!(
+            "Rate limit of {} requests per second for Table API exceeded",
+            t.capacity
+        ),
         None => format!("Rate limit of {limit} requests per hour for Table API exceeded"),
     };
     let mut response = json_response(
@@ -234,7 +245,11 @@ pub fn dropped_connection_response() -> Response {
 }
 
 /// The middleware. Mount with `axum::middleware::from_fn_with_state(observer, observe)`.
-pub async fn observe(State(observer): State<Arc<Observer>>, request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(observer): State<Arc<Observer>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let now = observer.clock.now_ms();
     let (parts, body) = request.into_parts();
@@ -265,88 +280,85 @@ pub async fn observe(State(observer): State<Arc<Observer>>, request: Request, ne
         .collect();
     let seq = observer.log().next_seq();
 
-    let (response, fault_label, body_text) =
-        match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Err(_) => {
-                let response = json_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    error_body(
-                        observer.backend,
-                        "Request entity too large",
-                        "The request body exceeds the maximum size",
+    let (response, fault_label, body_text) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await
+    {
+        Err(_) => {
+            let response = json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                error_body(
+                    observer.backend,
+                    "Request entity too large",
+                    "The request body exceeds the maximum size",
+                ),
+            );
+            (response, None, "<body too large>".to_string())
+        }
+        Ok(bytes) => {
+            if let Some(inspector) = &observer.inspector {
+                inspector.inspect(seq, &method, &path, &query, &parts.headers, &bytes);
+            }
+            let body_text = loggable_body(content_type.as_deref(), &bytes);
+            let issue = match observer.backend {
+                Backend::Jira => jira_issue_scope(&path),
+                Backend::ServiceNow => None,
+            };
+            observer
+                .retry_after()
+                .check(now, &method, &path, issue.as_deref());
+            let throttled = lock(&observer.bucket)
+                .as_mut()
+                .and_then(|b| b.try_take(now).err());
+            let (response, label) = if let Some(t) = throttled {
+                (
+                    rate_limited_response(observer.backend, now, t.retry_after_secs, None, Some(t)),
+                    Some("rate_limit".to_string()),
+                )
+            } else {
+                let fault = observer.faults().pick(&method, &path);
+                let request = Request::from_parts(parts, Body::from(bytes));
+                match fault {
+                    None => (next.run(request).await, None),
+                    Some(FaultKind::Slow { delay_ms }) => {
+                        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                        (next.run(request).await, Some("slow".to_string()))
+                    }
+                    Some(FaultKind::DropAfterProcessing) => {
+                        let served = next.run(request).await;
+                        let label = format!(
+                            "drop_after_processing (would have been {})",
+                            served.status().as_u16()
+                        );
+                        (dropped_connection_response(), Some(label))
+                    }
+                    Some(kind) => (
+                        fault_response(observer.backend, &kind, now),
+                        Some(kind.label().to_string()),
                     ),
-                );
-                (response, None, "<body too large>".to_string())
-            }
-            Ok(bytes) => {
-                if let Some(inspector) = &observer.inspector {
-                    inspector.inspect(seq, &method, &path, &query, &parts.headers, &bytes);
                 }
-                let body_text = loggable_body(content_type.as_deref(), &bytes);
-                let issue = match observer.backend {
-                    Backend::Jira => jira_issue_scope(&path),
-                    Backend::ServiceNow => None,
-                };
-                observer
-                    .retry_after()
-                    .check(now, &method, &path, issue.as_deref());
-                let throttled = lock(&observer.bucket)
-                    .as_mut()
-                    .and_then(|b| b.try_take(now).err());
-                let (response, label) = if let Some(t) = throttled {
-                    (
-                        rate_limited_response(
-                            observer.backend,
-                            now,
-                            t.retry_after_secs,
-                            None,
-                            Some(t),
-                        ),
-                        Some("rate_limit".to_string()),
-                    )
-                } else {
-                    let fault = observer.faults().pick(&method, &path);
-                    let request = Request::from_parts(parts, Body::from(bytes));
-                    match fault {
-                        None => (next.run(request).await, None),
-                        Some(FaultKind::Slow { delay_ms }) => {
-                            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                            (next.run(request).await, Some("slow".to_string()))
-                        }
-                        Some(FaultKind::DropAfterProcessing) => {
-                            let served = next.run(request).await;
-                            let label = format!("drop_after_processing (would have been {})", served.status().as_u16());
-                            (dropped_connection_response(), Some(label))
-                        }
-                        Some(kind) => (
-                            fault_response(observer.backend, &kind, now),
-                            Some(kind.label().to_string()),
-                        ),
-                    }
-                };
-                if let Some(secs) = response
+            };
+            if let Some(secs) = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                let per_issue = response
                     .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                {
-                    let per_issue = response
-                        .headers()
-                        .get("ratelimit-reason")
-                        .is_some_and(|v| v.as_bytes() == PER_ISSUE_REASON.as_bytes());
-                    let mut tracker = observer.retry_after();
-                    match (&issue, per_issue) {
-                        (Some(key), true) => tracker.told_issue(now, key, secs),
-                        _ => tracker.told_backend(now, secs),
-                    }
+                    .get("ratelimit-reason")
+                    .is_some_and(|v| v.as_bytes() == PER_ISSUE_REASON.as_bytes());
+                let mut tracker = observer.retry_after();
+                match (&issue, per_issue) {
+                    (Some(key), true) => tracker.told_issue(now, key, secs),
+                    _ => tracker.told_backend(now, secs),
                 }
-                (response, label, body_text)
             }
-        };
+            (response, label, body_text)
+        }
+    };
 
-    let dropped = fault_label
-        .as_deref()
-        .is_some_and(|l| l.starts_with("drop_connection") || l.starts_with("drop_after_processing"));
+    let dropped = fault_label.as_deref().is_some_and(|l| {
+        l.starts_with("drop_connection") || l.starts_with("drop_after_processing")
+    });
     observer.log().push(RequestRecord {
         seq,
         at_ms: now,
@@ -377,7 +389,10 @@ mod tests {
             jira_issue_scope("/rest/api/3/issue/SEC-4/transitions").as_deref(),
             Some("SEC-4")
         );
-        assert_eq!(jira_issue_scope("/rest/api/2/issue/10001").as_deref(), Some("10001"));
+        assert_eq!(
+            jira_issue_scope("/rest/api/2/issue/10001").as_deref(),
+            Some("10001")
+        );
         assert_eq!(jira_issue_scope("/rest/api/3/issue/bulk"), None);
         assert_eq!(jira_issue_scope("/rest/api/3/search/jql"), None);
     }

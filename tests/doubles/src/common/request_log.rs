@@ -70,8 +70,7 @@ pub fn is_loggable_header(name: &str) -> bool {
     !(lower == "authorization"
         || lower == "cookie"
         || lower == "proxy-authorization"
-        || lower.contains("token")
-            && lower != "x-atlassian-token"
+        || lower.contains("token") && lower != "x-atlassian-token"
         || lower.contains("secret")
         || lower.contains("password")
         || lower.contains("api-key"))

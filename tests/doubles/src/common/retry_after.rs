@@ -72,7 +72,10 @@ impl RetryAfterTracker {
     /// Records that clients must leave one issue alone for `secs` seconds.
     pub fn told_issue(&mut self, now_ms: i64, issue: &str, secs: u64) {
         let until = now_ms + (secs as i64) * 1000;
-        let entry = self.issue_until_ms.entry(issue.to_string()).or_insert(until);
+        let entry = self
+            .issue_until_ms
+            .entry(issue.to_string())
+            .or_insert(until);
         *entry = (*entry).max(until);
     }
 

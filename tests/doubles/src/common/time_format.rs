@@ -14,7 +14,9 @@ fn to_datetime(ms: i64) -> DateTime<Utc> {
 
 /// Jira's REST timestamp format, e.g. `2021-01-17T12:34:00.000+0000`.
 pub fn jira_timestamp(ms: i64) -> String {
-    to_datetime(ms).format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+    to_datetime(ms)
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
 }
 
 /// ServiceNow's `glide_date_time` value format in UTC, e.g. `2021-01-17 12:34:00`.

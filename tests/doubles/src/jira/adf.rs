@@ -20,7 +20,11 @@ pub struct AdfError {
 
 fn err(path: &str, reason: impl Into<String>) -> AdfError {
     AdfError {
-        path: if path.is_empty() { "$".into() } else { path.to_string() },
+        path: if path.is_empty() {
+            "$".into()
+        } else {
+            path.to_string()
+        },
         reason: reason.into(),
     }
 }
@@ -140,7 +144,10 @@ pub fn validate_document(value: &Value) -> Result<(), AdfError> {
         let path = format!("content[{i}]");
         let kind = node_type(child, &path)?;
         if !TOP_BLOCKS.contains(&kind) {
-            return Err(err(&path, format!("\"{kind}\" is not allowed at the top level of a document")));
+            return Err(err(
+                &path,
+                format!("\"{kind}\" is not allowed at the top level of a document"),
+            ));
         }
         validate_node(child, &path)?;
     }
@@ -163,7 +170,10 @@ fn node_type<'a>(node: &'a Value, path: &str) -> Result<&'a str, AdfError> {
         .ok_or_else(|| err(path, "a node must be an object with a string \"type\""))
 }
 
-fn attrs<'a>(node: &'a Map<String, Value>, path: &str) -> Result<Option<&'a Map<String, Value>>, AdfError> {
+fn attrs<'a>(
+    node: &'a Map<String, Value>,
+    path: &str,
+) -> Result<Option<&'a Map<String, Value>>, AdfError> {
     match node.get("attrs") {
         None => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
@@ -211,7 +221,10 @@ fn required_str_attr(node: &Map<String, Value>, path: &str, name: &str) -> Resul
     if present {
         Ok(())
     } else {
-        Err(err(path, format!("attrs.{name} is required and must be a string")))
+        Err(err(
+            path,
+            format!("attrs.{name} is required and must be a string"),
+        ))
     }
 }
 
@@ -228,7 +241,10 @@ fn validate_node(node: &Value, path: &str) -> Result<(), AdfError> {
         return Err(err(path, "only text nodes carry \"text\""));
     }
     if let Some(marks) = obj.get("marks") {
-        let block_marks = matches!(kind, "paragraph" | "heading" | "codeBlock" | "layoutSection" | "expand");
+        let block_marks = matches!(
+            kind,
+            "paragraph" | "heading" | "codeBlock" | "layoutSection" | "expand"
+        );
         if kind != "text" && !block_marks {
             return Err(err(path, format!("\"{kind}\" nodes cannot have marks")));
         }
@@ -244,7 +260,10 @@ fn validate_node(node: &Value, path: &str) -> Result<(), AdfError> {
                 .and_then(|a| a.get("level"))
                 .and_then(Value::as_i64);
             if !matches!(level, Some(1..=6)) {
-                return Err(err(path, "heading attrs.level must be an integer from 1 to 6"));
+                return Err(err(
+                    path,
+                    "heading attrs.level must be an integer from 1 to 6",
+                ));
             }
             children(obj, path, INLINE, false)?;
         }
@@ -253,17 +272,26 @@ fn validate_node(node: &Value, path: &str) -> Result<(), AdfError> {
         }
         "orderedList" => {
             if let Some(order) = attrs(obj, path)?.and_then(|a| a.get("order")) {
-                if !order.as_i64().is_some_and(|n| n >= 0) {
-                    return Err(err(path, "orderedList attrs.order must be a non-negative integer"));
+                if order.as_i64().is_none_or(|n| n < 0) {
+                    return Err(err(
+                        path,
+                        "orderedList attrs.order must be a non-negative integer",
+                    ));
                 }
             }
             children(obj, path, &["listItem"], true)?;
         }
         "listItem" => {
             let items = children(obj, path, LIST_ITEM_CHILDREN, true)?;
-            let first = items.first().and_then(|n| n.get("type")).and_then(Value::as_str);
+            let first = items
+                .first()
+                .and_then(|n| n.get("type"))
+                .and_then(Value::as_str);
             if !matches!(first, Some("paragraph" | "codeBlock" | "mediaSingle")) {
-                return Err(err(path, "a listItem must start with a paragraph, codeBlock or mediaSingle"));
+                return Err(err(
+                    path,
+                    "a listItem must start with a paragraph, codeBlock or mediaSingle",
+                ));
             }
         }
         "codeBlock" => {
@@ -274,7 +302,10 @@ fn validate_node(node: &Value, path: &str) -> Result<(), AdfError> {
             }
             for (i, child) in children(obj, path, &["text"], false)?.iter().enumerate() {
                 if child.get("marks").is_some() {
-                    return Err(err(&format!("{path}.content[{i}]"), "text in a codeBlock cannot have marks"));
+                    return Err(err(
+                        &format!("{path}.content[{i}]"),
+                        "text in a codeBlock cannot have marks",
+                    ));
                 }
             }
         }
@@ -378,28 +409,46 @@ fn validate_marks(marks: &Value, path: &str, node_kind: &str) -> Result<(), AdfE
         let mark_attrs = obj.get("attrs").and_then(Value::as_object);
         let block_mark = matches!(kind, "alignment" | "indentation" | "breakout");
         if node_kind == "text" && block_mark || node_kind != "text" && !block_mark {
-            return Err(err(&mark_path, format!("\"{kind}\" mark is not allowed on \"{node_kind}\"")));
+            return Err(err(
+                &mark_path,
+                format!("\"{kind}\" mark is not allowed on \"{node_kind}\""),
+            ));
         }
         match kind {
             "strong" | "em" | "strike" | "underline" | "code" => {}
             "link" => {
-                if !mark_attrs.and_then(|a| a.get("href")).is_some_and(Value::is_string) {
+                if !mark_attrs
+                    .and_then(|a| a.get("href"))
+                    .is_some_and(Value::is_string)
+                {
                     return Err(err(&mark_path, "link mark needs attrs.href"));
                 }
             }
             "subsup" => {
-                let t = mark_attrs.and_then(|a| a.get("type")).and_then(Value::as_str);
+                let t = mark_attrs
+                    .and_then(|a| a.get("type"))
+                    .and_then(Value::as_str);
                 if !matches!(t, Some("sub" | "sup")) {
-                    return Err(err(&mark_path, "subsup mark attrs.type must be \"sub\" or \"sup\""));
+                    return Err(err(
+                        &mark_path,
+                        "subsup mark attrs.type must be \"sub\" or \"sup\"",
+                    ));
                 }
             }
             "textColor" | "backgroundColor" => {
-                let color = mark_attrs.and_then(|a| a.get("color")).and_then(Value::as_str);
+                let color = mark_attrs
+                    .and_then(|a| a.get("color"))
+                    .and_then(Value::as_str);
                 let valid = color.is_some_and(|c| {
-                    c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit())
+                    c.len() == 7
+                        && c.starts_with('#')
+                        && c[1..].chars().all(|ch| ch.is_ascii_hexdigit())
                 });
                 if !valid {
-                    return Err(err(&mark_path, "color marks need attrs.color like \"#ff0000\""));
+                    return Err(err(
+                        &mark_path,
+                        "color marks need attrs.color like \"#ff0000\"",
+                    ));
                 }
             }
             "border" | "annotation" | "fragment" | "dataConsumer" => {}
@@ -425,11 +474,23 @@ pub fn to_wiki(doc: &Value) -> String {
 
 fn inline_to_wiki(nodes: Option<&Value>) -> String {
     let mut out = String::new();
-    for node in nodes.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+    for node in nodes
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
         match node.get("type").and_then(Value::as_str) {
             Some("text") => {
-                let mut text = node.get("text").and_then(Value::as_str).unwrap_or("").to_string();
-                let marks = node.get("marks").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut text = node
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let marks = node
+                    .get("marks")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 for mark in &marks {
                     text = match mark.get("type").and_then(Value::as_str) {
                         Some("strong") => format!("*{text}*"),
@@ -438,7 +499,10 @@ fn inline_to_wiki(nodes: Option<&Value>) -> String {
                         Some("strike") => format!("-{text}-"),
                         Some("underline") => format!("+{text}+"),
                         Some("link") => {
-                            let href = mark.pointer("/attrs/href").and_then(Value::as_str).unwrap_or("");
+                            let href = mark
+                                .pointer("/attrs/href")
+                                .and_then(Value::as_str)
+                                .unwrap_or("");
                             format!("[{text}|{href}]")
                         }
                         _ => text,
@@ -448,17 +512,32 @@ fn inline_to_wiki(nodes: Option<&Value>) -> String {
             }
             Some("hardBreak") => out.push('\n'),
             Some("mention") => {
-                let id = node.pointer("/attrs/id").and_then(Value::as_str).unwrap_or("");
+                let id = node
+                    .pointer("/attrs/id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 out.push_str(&format!("[~accountid:{id}]"));
             }
             Some("emoji") => {
-                out.push_str(node.pointer("/attrs/shortName").and_then(Value::as_str).unwrap_or(""));
+                out.push_str(
+                    node.pointer("/attrs/shortName")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
             }
             Some("inlineCard") => {
-                out.push_str(node.pointer("/attrs/url").and_then(Value::as_str).unwrap_or(""));
+                out.push_str(
+                    node.pointer("/attrs/url")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
             }
             Some("status") => {
-                out.push_str(node.pointer("/attrs/text").and_then(Value::as_str).unwrap_or(""));
+                out.push_str(
+                    node.pointer("/attrs/text")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
             }
             _ => {}
         }
@@ -468,8 +547,18 @@ fn inline_to_wiki(nodes: Option<&Value>) -> String {
 
 fn list_to_wiki(list: &Value, bullet: &str) -> String {
     let mut lines = Vec::new();
-    for item in list.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-        for child in item.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+    for item in list
+        .get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        for child in item
+            .get("content")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
             match child.get("type").and_then(Value::as_str) {
                 Some("bulletList") => {
                     lines.push(list_to_wiki(child, &format!("{bullet}*")));
@@ -488,12 +577,18 @@ fn block_to_wiki(node: &Value) -> String {
     match node.get("type").and_then(Value::as_str) {
         Some("paragraph") => inline_to_wiki(node.get("content")),
         Some("heading") => {
-            let level = node.pointer("/attrs/level").and_then(Value::as_i64).unwrap_or(1);
+            let level = node
+                .pointer("/attrs/level")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             format!("h{level}. {}", inline_to_wiki(node.get("content")))
         }
         Some("bulletList") => list_to_wiki(node, "*"),
         Some("orderedList") => list_to_wiki(node, "#"),
-        Some("codeBlock") => format!("{{code}}\n{}\n{{code}}", inline_to_wiki(node.get("content"))),
+        Some("codeBlock") => format!(
+            "{{code}}\n{}\n{{code}}",
+            inline_to_wiki(node.get("content"))
+        ),
         Some("blockquote") => {
             let inner: Vec<String> = node
                 .get("content")
@@ -580,11 +675,16 @@ mod tests {
         assert!(validate_document(&bad_heading).is_err());
         let empty_list = doc(json!([{"type": "bulletList", "content": []}]));
         assert!(validate_document(&empty_list).is_err());
-        let marked_code = doc(json!([{"type": "codeBlock", "content": [{"type": "text", "text": "x", "marks": [{"type": "em"}]}]}]));
+        let marked_code = doc(
+            json!([{"type": "codeBlock", "content": [{"type": "text", "text": "x", "marks": [{"type": "em"}]}]}]),
+        );
         assert!(validate_document(&marked_code).is_err());
-        let code_and_strong = doc(json!([{"type": "paragraph", "content": [{"type": "text", "text": "x", "marks": [{"type": "code"}, {"type": "strong"}]}]}]));
+        let code_and_strong = doc(
+            json!([{"type": "paragraph", "content": [{"type": "text", "text": "x", "marks": [{"type": "code"}, {"type": "strong"}]}]}]),
+        );
         assert!(validate_document(&code_and_strong).is_err());
-        let empty_text = doc(json!([{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]));
+        let empty_text =
+            doc(json!([{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]));
         assert!(validate_document(&empty_text).is_err());
         let unknown = doc(json!([{"type": "marquee"}]));
         let e = validate_document(&unknown).unwrap_err();
@@ -596,7 +696,9 @@ mod tests {
         let d = from_wiki("line one\nline two\n\nsecond para");
         assert_eq!(validate_document(&d), Ok(()));
         assert_eq!(to_wiki(&d), "line one\nline two\n\nsecond para");
-        let rich = doc(json!([{"type": "paragraph", "content": [{"type": "text", "text": "b", "marks": [{"type": "strong"}]}]}]));
+        let rich = doc(
+            json!([{"type": "paragraph", "content": [{"type": "text", "text": "b", "marks": [{"type": "strong"}]}]}]),
+        );
         assert_eq!(to_wiki(&rich), "*b*");
     }
 }

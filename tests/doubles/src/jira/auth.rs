@@ -26,12 +26,14 @@ fn unauthorized() -> Response {
         "You are not authenticated. Authentication required to perform this operation.",
     )
     .into_response();
-    response
-        .headers_mut()
-        .insert("www-authenticate", HeaderValue::from_static("OAuth realm=\"https%3A%2F%2Fexample.atlassian.net\""));
-    response
-        .headers_mut()
-        .insert("x-seraph-loginreason", HeaderValue::from_static("AUTHENTICATED_FAILED"));
+    response.headers_mut().insert(
+        "www-authenticate",
+        HeaderValue::from_static("OAuth realm=\"https%3A%2F%2Fexample.atlassian.net\""),
+    );
+    response.headers_mut().insert(
+        "x-seraph-loginreason",
+        HeaderValue::from_static("AUTHENTICATED_FAILED"),
+    );
     response
 }
 
@@ -41,7 +43,9 @@ pub fn account_for(shared: &JiraShared, header: &str) -> Option<String> {
     let credential = credential.trim();
     let state = shared.lock_state();
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(credential).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credential)
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (email, token) = text.split_once(':')?;
         let known = state
@@ -52,17 +56,31 @@ pub fn account_for(shared: &JiraShared, header: &str) -> Option<String> {
         if !known {
             return None;
         }
-        return state.user_by_email(email).filter(|u| u.active).map(|u| u.account_id.clone());
+        return state
+            .user_by_email(email)
+            .filter(|u| u.active)
+            .map(|u| u.account_id.clone());
     }
     if scheme.eq_ignore_ascii_case("bearer") {
-        let cred = state.seed.bearer_credentials.iter().find(|c| c.token == credential)?;
-        return state.user(&cred.account_id).filter(|u| u.active).map(|u| u.account_id.clone());
+        let cred = state
+            .seed
+            .bearer_credentials
+            .iter()
+            .find(|c| c.token == credential)?;
+        return state
+            .user(&cred.account_id)
+            .filter(|u| u.active)
+            .map(|u| u.account_id.clone());
     }
     None
 }
 
 /// Middleware for the REST routes.
-pub async fn authenticate(State(shared): State<Arc<JiraShared>>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(shared): State<Arc<JiraShared>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let header = request
         .headers()
         .get("authorization")

@@ -37,12 +37,18 @@ pub fn router(shared: Arc<JiraShared>) -> Router {
         .route("/_double/issues/{key}", delete(delete_issue))
         .route("/_double/issues/{key}/transition", post(transition))
         .route("/_double/issues/{key}/comments", post(add_comment))
-        .route("/_double/issues/{key}/comments/{id}", put(edit_comment).delete(delete_comment))
+        .route(
+            "/_double/issues/{key}/comments/{id}",
+            put(edit_comment).delete(delete_comment),
+        )
         .route("/_double/issues/{key}/assign", post(assign))
         .route("/_double/issues/{key}/edit", post(edit))
         .route("/_double/projects", post(add_project))
         .route("/_double/projects/{key}", delete(delete_project))
-        .route("/_double/projects/{key}/issuetypes/{id}", delete(delete_issue_type))
+        .route(
+            "/_double/projects/{key}/issuetypes/{id}",
+            delete(delete_issue_type),
+        )
         .route("/_double/projects/{key}/workflow", put(set_workflow))
         .route("/_double/users", post(add_user))
         .route("/_double/attachment-limit", put(attachment_limit))
@@ -102,12 +108,12 @@ fn actor(shared: &JiraShared, as_user: Option<String>) -> String {
     as_user.unwrap_or_else(|| shared.read(|s| s.seed.human_account_id.clone()))
 }
 
-fn comment_body(body: &Value) -> Result<RichText, Response> {
+fn comment_body(body: &Value) -> Result<RichText, String> {
     match body {
         Value::String(s) => Ok(RichText::Adf(adf::from_wiki(s))),
         doc => adf::validate_document(doc)
             .map(|_| RichText::Adf(doc.clone()))
-            .map_err(|e| bad_request(format!("comment body must be text or ADF: {e}"))),
+            .map_err(|e| format!("comment body must be text or ADF: {e}")),
     }
 }
 
@@ -132,20 +138,28 @@ async fn contract_violations(State(shared): State<Arc<JiraShared>>) -> Response 
 async fn create_issue(State(shared): State<Arc<JiraShared>>, body: Bytes) -> Response {
     let input: HumanCreate = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let who = actor(&shared, input.as_user);
     let body = json!({"fields": input.fields});
     match shared.mutate(|s, now| s.create_issue(&who, &body, ApiVersion::V3, now)) {
-        Ok(created) => (StatusCode::CREATED, axum::Json(json!({"id": created.id.to_string(), "key": created.key}))).into_response(),
+        Ok(created) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"id": created.id.to_string(), "key": created.key})),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn transition(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, body: Bytes) -> Response {
+async fn transition(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: HumanTransition = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.transition(&who, &key, &input.transition, now)) {
@@ -154,30 +168,42 @@ async fn transition(State(shared): State<Arc<JiraShared>>, Path(key): Path<Strin
     }
 }
 
-async fn add_comment(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, body: Bytes) -> Response {
+async fn add_comment(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: HumanComment = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let text = match comment_body(&input.body) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.add_comment(&who, &key, text, None, now)) {
-        Ok((_, id)) => (StatusCode::CREATED, axum::Json(json!({"id": id.to_string()}))).into_response(),
+        Ok((_, id)) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"id": id.to_string()})),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn edit_comment(State(shared): State<Arc<JiraShared>>, Path((key, id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn edit_comment(
+    State(shared): State<Arc<JiraShared>>,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let input: HumanComment = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let text = match comment_body(&input.body) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.update_comment(&who, &key, &id, text, None, now)) {
@@ -186,7 +212,11 @@ async fn edit_comment(State(shared): State<Arc<JiraShared>>, Path((key, id)): Pa
     }
 }
 
-async fn delete_comment(State(shared): State<Arc<JiraShared>>, Path((key, id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn delete_comment(
+    State(shared): State<Arc<JiraShared>>,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let input: AsUser = parse_body(&body).unwrap_or_default();
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.delete_comment(&who, &key, &id, now)) {
@@ -195,10 +225,14 @@ async fn delete_comment(State(shared): State<Arc<JiraShared>>, Path((key, id)): 
     }
 }
 
-async fn assign(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, body: Bytes) -> Response {
+async fn assign(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: HumanAssign = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.assign(&who, &key, input.account_id, now)) {
@@ -207,10 +241,14 @@ async fn assign(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, 
     }
 }
 
-async fn edit(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, body: Bytes) -> Response {
+async fn edit(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: HumanEdit = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.edit_fields(&who, &key, &input.fields, now)) {
@@ -219,7 +257,11 @@ async fn edit(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, bo
     }
 }
 
-async fn delete_issue(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, body: Bytes) -> Response {
+async fn delete_issue(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: AsUser = parse_body(&body).unwrap_or_default();
     let who = actor(&shared, input.as_user);
     match shared.mutate(|s, now| s.delete_issue(&who, &key, now)) {
@@ -231,7 +273,7 @@ async fn delete_issue(State(shared): State<Arc<JiraShared>>, Path(key): Path<Str
 async fn add_project(State(shared): State<Arc<JiraShared>>, body: Bytes) -> Response {
     let project: ProjectDef = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match shared.mutate(|s, _| s.add_project(project)) {
         Ok(()) => StatusCode::CREATED.into_response(),
@@ -239,7 +281,10 @@ async fn add_project(State(shared): State<Arc<JiraShared>>, body: Bytes) -> Resp
     }
 }
 
-async fn delete_project(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>) -> Response {
+async fn delete_project(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+) -> Response {
     if shared.mutate(|s, _| s.delete_project(&key)) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -247,7 +292,10 @@ async fn delete_project(State(shared): State<Arc<JiraShared>>, Path(key): Path<S
     }
 }
 
-async fn delete_issue_type(State(shared): State<Arc<JiraShared>>, Path((key, id)): Path<(String, String)>) -> Response {
+async fn delete_issue_type(
+    State(shared): State<Arc<JiraShared>>,
+    Path((key, id)): Path<(String, String)>,
+) -> Response {
     if shared.mutate(|s, _| s.delete_issue_type(&key, &id)) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -255,10 +303,14 @@ async fn delete_issue_type(State(shared): State<Arc<JiraShared>>, Path((key, id)
     }
 }
 
-async fn set_workflow(State(shared): State<Arc<JiraShared>>, Path(key): Path<String>, body: Bytes) -> Response {
+async fn set_workflow(
+    State(shared): State<Arc<JiraShared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
     let workflow: Workflow = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match shared.mutate(|s, _| s.set_workflow(&key, workflow)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -269,7 +321,7 @@ async fn set_workflow(State(shared): State<Arc<JiraShared>>, Path(key): Path<Str
 async fn add_user(State(shared): State<Arc<JiraShared>>, body: Bytes) -> Response {
     let user: UserDef = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match shared.mutate(|s, _| s.add_user(user)) {
         Ok(()) => StatusCode::CREATED.into_response(),
@@ -283,6 +335,6 @@ async fn attachment_limit(State(shared): State<Arc<JiraShared>>, body: Bytes) ->
             shared.mutate(|s, _| s.attachment_max_bytes = limit.bytes);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }

@@ -14,7 +14,8 @@ pub const NOT_ADF: &str =
     "Operation value must be an Atlassian Document (see the Atlassian Document Format)";
 pub const NOT_A_STRING: &str = "Operation value must be a string";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("Jira {status}: {messages:?} {errors:?}")]
 pub struct JiraError {
     pub status: StatusCode,
     pub messages: Vec<String>,

@@ -189,9 +189,11 @@ impl Field {
         let lower = word.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix("issue.property[") {
             let original = &word["issue.property[".len()..];
-            let close = rest
-                .find(']')
-                .ok_or_else(|| JqlError(format!("Error in the JQL Query: Field '{word}' is not valid. (line 1, character 1)")))?;
+            let close = rest.find(']').ok_or_else(|| {
+                JqlError(format!(
+                    "Error in the JQL Query: Field '{word}' is not valid. (line 1, character 1)"
+                ))
+            })?;
             let key = original[..close].to_string();
             let after = &original[close + 1..];
             let path: Vec<String> = after
@@ -840,7 +842,9 @@ pub fn parse_date(text: &str, now_ms: i64) -> Option<i64> {
     }
     for format in ["%Y-%m-%d", "%Y/%m/%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(text, format) {
-            return d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_millis());
+            return d
+                .and_hms_opt(0, 0, 0)
+                .map(|dt| dt.and_utc().timestamp_millis());
         }
     }
     parse_period(text).map(|offset| now_ms + offset)
@@ -890,12 +894,15 @@ fn date_value(field: &Field, literal: &Literal, ctx: &EvalContext) -> Result<i64
 fn literal_text<'a>(literal: &'a Literal, field: &Field) -> Result<&'a str, JqlError> {
     match literal {
         Literal::Text(t) => Ok(t),
-        Literal::Function(name) if name.eq_ignore_ascii_case("currentuser") && matches!(field, Field::Assignee | Field::Reporter) => {
+        Literal::Function(name)
+            if name.eq_ignore_ascii_case("currentuser")
+                && matches!(field, Field::Assignee | Field::Reporter) =>
+        {
             Ok("\u{0}currentUser")
         }
-        Literal::Function(name) => Err(JqlError(format!(
-            "Unable to find JQL function '{name}()'."
-        ))),
+        Literal::Function(name) => {
+            Err(JqlError(format!("Unable to find JQL function '{name}()'.")))
+        }
     }
 }
 
@@ -1050,7 +1057,10 @@ fn eval_clause(clause: &Clause, issue: &IssueFacts, ctx: &EvalContext) -> Result
             Field::Summary => vec![issue.summary.to_lowercase()],
             Field::Description => vec![issue.description_text.to_lowercase()],
             _ => {
-                let mut all = vec![issue.summary.to_lowercase(), issue.description_text.to_lowercase()];
+                let mut all = vec![
+                    issue.summary.to_lowercase(),
+                    issue.description_text.to_lowercase(),
+                ];
                 all.extend(issue.comments_text.iter().map(|c| c.to_lowercase()));
                 all
             }
@@ -1060,7 +1070,11 @@ fn eval_clause(clause: &Clause, issue: &IssueFacts, ctx: &EvalContext) -> Result
             && terms
                 .iter()
                 .all(|t| haystacks.iter().any(|h| h.contains(t.trim_matches('*'))));
-        return Ok(if clause.op == Op::NotContains { !found } else { found });
+        return Ok(if clause.op == Op::NotContains {
+            !found
+        } else {
+            found
+        });
     }
     let ordering_op = matches!(clause.op, Op::Gt | Op::Ge | Op::Lt | Op::Le);
     if ordering_op {
@@ -1092,11 +1106,7 @@ fn eval_clause(clause: &Clause, issue: &IssueFacts, ctx: &EvalContext) -> Result
             _ => field_values(field, issue).iter().any(|v| {
                 match (v.parse::<f64>(), value.parse::<f64>()) {
                     (Ok(a), Ok(b)) => compare_numbers(a, b, clause.op),
-                    _ => compare_numbers(
-                        v.as_str().cmp(value) as i32 as f64,
-                        0.0,
-                        clause.op,
-                    ),
+                    _ => compare_numbers(v.as_str().cmp(value) as i32 as f64, 0.0, clause.op),
                 }
             }),
         });
@@ -1161,7 +1171,11 @@ pub fn sort(issues: &mut [IssueFacts], order_by: &[OrderBy]) {
         field: SortField::Key,
         descending: true,
     }];
-    let order = if order_by.is_empty() { &default[..] } else { order_by };
+    let order = if order_by.is_empty() {
+        &default[..]
+    } else {
+        order_by
+    };
     issues.sort_by(|a, b| {
         for item in order {
             let ordering = match item.field {
@@ -1171,7 +1185,9 @@ pub fn sort(issues: &mut [IssueFacts], order_by: &[OrderBy]) {
                 SortField::Id => a.id.cmp(&b.id),
                 SortField::Priority => {
                     let rank = |p: &Option<String>| {
-                        p.as_deref().and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX)
+                        p.as_deref()
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or(i64::MAX)
                     };
                     rank(&b.priority_id).cmp(&rank(&a.priority_id))
                 }
@@ -1221,7 +1237,15 @@ mod tests {
 
     fn matches(jql: &str) -> bool {
         let q = parse(jql).unwrap();
-        eval(q.filter.as_ref().unwrap(), &issue(), &EvalContext { now_ms: 0, current_user: None }).unwrap()
+        eval(
+            q.filter.as_ref().unwrap(),
+            &issue(),
+            &EvalContext {
+                now_ms: 0,
+                current_user: None,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1237,7 +1261,9 @@ mod tests {
         let epoch = parse_date("2024-03-01 10:30", 0).unwrap();
         assert!(matches(&format!("updated >= {epoch}")));
         assert!(!matches(&format!("updated > {epoch}")));
-        assert!(matches("(project = NOPE OR labels = sast) AND NOT status = Done"));
+        assert!(matches(
+            "(project = NOPE OR labels = sast) AND NOT status = Done"
+        ));
         assert!(matches("statusCategory = \"In Progress\""));
         assert!(matches("assignee is EMPTY"));
     }
@@ -1262,27 +1288,49 @@ mod tests {
             parse("project ~ SEC").unwrap_err().0,
             "The operator '~' is not supported by the 'project' field."
         );
-        assert!(parse("project = ").unwrap_err().0.starts_with("Error in the JQL Query"));
+        assert!(parse("project = ")
+            .unwrap_err()
+            .0
+            .starts_with("Error in the JQL Query"));
         assert!(parse("project = SEC AND").is_err());
         assert!(parse("project = SEC labels = x").is_err());
         assert!(parse("(project = SEC").is_err());
-        assert!(parse("project SEC").unwrap_err().0.contains("Expecting operator"));
-        assert_eq!(parse("assignee = nosuch()").unwrap_err().0, "Unable to find JQL function 'nosuch()'.");
+        assert!(parse("project SEC")
+            .unwrap_err()
+            .0
+            .contains("Expecting operator"));
+        assert_eq!(
+            parse("assignee = nosuch()").unwrap_err().0,
+            "Unable to find JQL function 'nosuch()'."
+        );
         assert!(parse("assignee = currentUser() AND updated > startOfDay()").is_ok());
         assert_eq!(
             parse("project = SEC ORDER BY votes").unwrap_err().0,
             "Field 'votes' does not exist or you do not have permission to view it."
         );
         let q = parse("updated >= \"yesterday\"").unwrap();
-        let err = eval(q.filter.as_ref().unwrap(), &issue(), &EvalContext { now_ms: 0, current_user: None }).unwrap_err();
-        assert!(err.0.starts_with("Date value 'yesterday' for field 'updated' is invalid"));
+        let err = eval(
+            q.filter.as_ref().unwrap(),
+            &issue(),
+            &EvalContext {
+                now_ms: 0,
+                current_user: None,
+            },
+        )
+        .unwrap_err();
+        assert!(err
+            .0
+            .starts_with("Date value 'yesterday' for field 'updated' is invalid"));
     }
 
     #[test]
     fn relative_periods_count_back_from_now() {
         let now = 10 * 24 * 60 * MINUTE_MS;
         assert_eq!(parse_date("-1d", now), Some(now - 24 * 60 * MINUTE_MS));
-        assert_eq!(parse_date("-1w 2d", now), Some(now - 9 * 24 * 60 * MINUTE_MS));
+        assert_eq!(
+            parse_date("-1w 2d", now),
+            Some(now - 9 * 24 * 60 * MINUTE_MS)
+        );
     }
 
     #[test]
@@ -1297,7 +1345,13 @@ mod tests {
         c.id = 3;
         c.updated_ms = 1;
         let mut list = vec![a, b, c];
-        sort(&mut list, &[OrderBy { field: SortField::Updated, descending: false }]);
+        sort(
+            &mut list,
+            &[OrderBy {
+                field: SortField::Updated,
+                descending: false,
+            }],
+        );
         assert_eq!(list.iter().map(|i| i.id).collect::<Vec<_>>(), vec![3, 1, 2]);
     }
 }

@@ -31,7 +31,9 @@ use tokio::task::JoinHandle;
 use crate::common::clock::Clock;
 use crate::common::faults::{ActiveFault, FaultSpec, FaultSpecError, RateLimit};
 use crate::common::observe::{Observer, RequestInspector};
-use crate::common::outbound::{DeliveryRecord, Outbound, OutboundStyle, RetryPolicy, WebhookTarget};
+use crate::common::outbound::{
+    DeliveryRecord, Outbound, OutboundStyle, RetryPolicy, WebhookTarget,
+};
 use crate::common::request_log::RequestRecord;
 use crate::common::retry_after::RetryAfterViolation;
 use crate::common::Backend;
@@ -97,7 +99,15 @@ impl ContractRecorder {
 }
 
 impl RequestInspector for ContractRecorder {
-    fn inspect(&self, seq: u64, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &[u8]) {
+    fn inspect(
+        &self,
+        seq: u64,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) {
         let Some(contract) = &self.contract else {
             return;
         };
@@ -107,10 +117,11 @@ impl RequestInspector for ContractRecorder {
         let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
         let found = contract.validate(method, path, query, content_type, body);
         if !found.is_empty() {
-            self.lock().extend(found.into_iter().map(|violation| RecordedViolation {
-                request_seq: seq,
-                violation,
-            }));
+            self.lock()
+                .extend(found.into_iter().map(|violation| RecordedViolation {
+                    request_seq: seq,
+                    violation,
+                }));
         }
     }
 }
@@ -143,7 +154,10 @@ impl JiraShared {
     }
 
     fn config(&self) -> JiraConfig {
-        self.config.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Runs a state operation with the current time, then queues the webhooks it produced.
@@ -181,27 +195,37 @@ impl JiraShared {
         }
         self.observer.reset(config.fault_seed);
         self.contract.lock().clear();
-        self.outbound.reset(config.webhook.clone(), config.webhook_retry.clone());
+        self.outbound
+            .reset(config.webhook.clone(), config.webhook_retry.clone());
     }
 
     pub(crate) fn credentials(&self) -> JiraCredentials {
         self.read(|state| {
             let basic = state.seed.basic_credentials.first();
             let email = basic.map(|b| b.email.clone()).unwrap_or_default();
-            let account_id = state.user_by_email(&email).map(|u| u.account_id.clone()).unwrap_or_default();
+            let account_id = state
+                .user_by_email(&email)
+                .map(|u| u.account_id.clone())
+                .unwrap_or_default();
             let oauth = state
                 .seed
                 .bearer_credentials
                 .iter()
                 .find(|b| b.kind == model::BearerKind::Oauth)
                 .map(|b| b.token.clone());
-            let pat = state.seed.bearer_credentials.iter().find(|b| b.kind == model::BearerKind::Pat);
+            let pat = state
+                .seed
+                .bearer_credentials
+                .iter()
+                .find(|b| b.kind == model::BearerKind::Pat);
             JiraCredentials {
                 email,
                 api_token: basic.map(|b| b.api_token.clone()).unwrap_or_default(),
                 account_id,
                 oauth_access_token: oauth,
-                dc_username: pat.and_then(|p| state.user(&p.account_id)).map(|u| u.name.clone()),
+                dc_username: pat
+                    .and_then(|p| state.user(&p.account_id))
+                    .map(|u| u.name.clone()),
                 dc_personal_access_token: pat.map(|p| p.token.clone()),
             }
         })
@@ -217,9 +241,18 @@ impl JiraShared {
                     if let Some(map) = raw.as_object_mut() {
                         map.insert(
                             "rendered_v3".into(),
-                            render::issue_json(state, issue, ApiVersion::V3, &render::FieldSelection::all(), &Default::default()),
+                            render::issue_json(
+                                state,
+                                issue,
+                                ApiVersion::V3,
+                                &render::FieldSelection::all(),
+                                &Default::default(),
+                            ),
                         );
-                        map.insert("transitions_available".into(), Value::Array(state.transitions_json(issue, ApiVersion::V3)));
+                        map.insert(
+                            "transitions_available".into(),
+                            Value::Array(state.transitions_json(issue, ApiVersion::V3)),
+                        );
                     }
                     raw
                 })
@@ -255,7 +288,10 @@ impl JiraDouble {
         let base_url = format!("http://{addr}");
         let clock = Clock::default();
         let contract = if config.validate_contract {
-            Some(JiraContract::official().map_err(|e| DoubleError::Config(format!("Jira OpenAPI: {e}")))?)
+            Some(
+                JiraContract::official()
+                    .map_err(|e| DoubleError::Config(format!("Jira OpenAPI: {e}")))?,
+            )
         } else {
             None
         };
@@ -442,21 +478,38 @@ impl JiraDoubleHandle {
     // -- human actions (as the seed's human user unless `as_user` is given) --
 
     /// Creates an issue as a human; `fields` as in a v3 create body. Returns the key.
-    pub fn human_create_issue(&self, fields: Value, as_user: Option<&str>) -> Result<String, JiraError> {
+    pub fn human_create_issue(
+        &self,
+        fields: Value,
+        as_user: Option<&str>,
+    ) -> Result<String, JiraError> {
         let actor = self.shared.human_actor(as_user);
         self.shared
-            .mutate(|s, now| s.create_issue(&actor, &json!({"fields": fields}), ApiVersion::V3, now))
+            .mutate(|s, now| {
+                s.create_issue(&actor, &json!({"fields": fields}), ApiVersion::V3, now)
+            })
             .map(|c| c.key)
     }
 
     /// Transitions by transition id, transition name, or target status name.
-    pub fn human_transition(&self, issue: &str, transition: &str, as_user: Option<&str>) -> Result<(), JiraError> {
+    pub fn human_transition(
+        &self,
+        issue: &str,
+        transition: &str,
+        as_user: Option<&str>,
+    ) -> Result<(), JiraError> {
         let actor = self.shared.human_actor(as_user);
-        self.shared.mutate(|s, now| s.transition(&actor, issue, transition, now))
+        self.shared
+            .mutate(|s, now| s.transition(&actor, issue, transition, now))
     }
 
     /// Adds a plain-text comment (stored as ADF). Returns the comment id.
-    pub fn human_comment(&self, issue: &str, text: &str, as_user: Option<&str>) -> Result<u64, JiraError> {
+    pub fn human_comment(
+        &self,
+        issue: &str,
+        text: &str,
+        as_user: Option<&str>,
+    ) -> Result<u64, JiraError> {
         let actor = self.shared.human_actor(as_user);
         let body = RichText::Adf(adf::from_wiki(text));
         self.shared
@@ -464,35 +517,59 @@ impl JiraDoubleHandle {
             .map(|(_, id)| id)
     }
 
-    pub fn human_edit_comment(&self, issue: &str, comment_id: u64, text: &str, as_user: Option<&str>) -> Result<(), JiraError> {
+    pub fn human_edit_comment(
+        &self,
+        issue: &str,
+        comment_id: u64,
+        text: &str,
+        as_user: Option<&str>,
+    ) -> Result<(), JiraError> {
         let actor = self.shared.human_actor(as_user);
         let body = RichText::Adf(adf::from_wiki(text));
-        self.shared
-            .mutate(|s, now| s.update_comment(&actor, issue, &comment_id.to_string(), body, None, now))
+        self.shared.mutate(|s, now| {
+            s.update_comment(&actor, issue, &comment_id.to_string(), body, None, now)
+        })
     }
 
-    pub fn human_delete_comment(&self, issue: &str, comment_id: u64, as_user: Option<&str>) -> Result<(), JiraError> {
+    pub fn human_delete_comment(
+        &self,
+        issue: &str,
+        comment_id: u64,
+        as_user: Option<&str>,
+    ) -> Result<(), JiraError> {
         let actor = self.shared.human_actor(as_user);
         self.shared
             .mutate(|s, now| s.delete_comment(&actor, issue, &comment_id.to_string(), now))
     }
 
     /// Assigns to an account id, or unassigns with `None`.
-    pub fn human_assign(&self, issue: &str, account_id: Option<&str>, as_user: Option<&str>) -> Result<(), JiraError> {
+    pub fn human_assign(
+        &self,
+        issue: &str,
+        account_id: Option<&str>,
+        as_user: Option<&str>,
+    ) -> Result<(), JiraError> {
         let actor = self.shared.human_actor(as_user);
         self.shared
             .mutate(|s, now| s.assign(&actor, issue, account_id.map(str::to_string), now))
     }
 
     /// Edits fields (v3 shapes: ADF description, `{"accountId":…}` users).
-    pub fn human_edit(&self, issue: &str, fields: Value, as_user: Option<&str>) -> Result<(), JiraError> {
+    pub fn human_edit(
+        &self,
+        issue: &str,
+        fields: Value,
+        as_user: Option<&str>,
+    ) -> Result<(), JiraError> {
         let actor = self.shared.human_actor(as_user);
-        self.shared.mutate(|s, now| s.edit_fields(&actor, issue, &fields, now))
+        self.shared
+            .mutate(|s, now| s.edit_fields(&actor, issue, &fields, now))
     }
 
     pub fn human_delete_issue(&self, issue: &str, as_user: Option<&str>) -> Result<(), JiraError> {
         let actor = self.shared.human_actor(as_user);
-        self.shared.mutate(|s, now| s.delete_issue(&actor, issue, now))
+        self.shared
+            .mutate(|s, now| s.delete_issue(&actor, issue, now))
     }
 
     // -- configuration --
@@ -502,7 +579,8 @@ impl JiraDoubleHandle {
     }
 
     pub fn delete_issue_type(&self, project: &str, issue_type: &str) -> bool {
-        self.shared.mutate(|s, _| s.delete_issue_type(project, issue_type))
+        self.shared
+            .mutate(|s, _| s.delete_issue_type(project, issue_type))
     }
 
     pub fn set_workflow(&self, project: &str, workflow: Workflow) -> Result<(), String> {

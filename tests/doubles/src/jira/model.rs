@@ -298,9 +298,24 @@ impl Default for JiraSeed {
                 default_assignee: None,
             }],
             users: vec![
-                user(BOT_ACCOUNT_ID, BOT_EMAIL, "casebridge bot", "casebridge-bot"),
-                user(DC_ACCOUNT_ID, "svc-casebridge@example.com", "casebridge service", DC_USER_NAME),
-                user(ALICE_ACCOUNT_ID, "alice@example.com", "Alice Analyst", "alice"),
+                user(
+                    BOT_ACCOUNT_ID,
+                    BOT_EMAIL,
+                    "casebridge bot",
+                    "casebridge-bot",
+                ),
+                user(
+                    DC_ACCOUNT_ID,
+                    "svc-casebridge@example.com",
+                    "casebridge service",
+                    DC_USER_NAME,
+                ),
+                user(
+                    ALICE_ACCOUNT_ID,
+                    "alice@example.com",
+                    "Alice Analyst",
+                    "alice",
+                ),
                 user(BOB_ACCOUNT_ID, "bob@example.com", "Bob Builder", "bob"),
             ],
             priorities: ["Highest", "High", "Medium", "Low", "Lowest"]
@@ -454,9 +469,17 @@ mod tests {
     fn default_workflow_has_no_direct_path_from_to_do_to_done() {
         let wf = Workflow::default_software();
         assert_eq!(wf.check(), Ok(()));
-        let from_todo: Vec<_> = wf.available_from("10000").iter().map(|t| t.to.clone()).collect();
+        let from_todo: Vec<_> = wf
+            .available_from("10000")
+            .iter()
+            .map(|t| t.to.clone())
+            .collect();
         assert_eq!(from_todo, vec!["3".to_string()]);
-        let from_done: Vec<_> = wf.available_from("10001").iter().map(|t| t.name.clone()).collect();
+        let from_done: Vec<_> = wf
+            .available_from("10001")
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         assert_eq!(from_done, vec!["Reopen".to_string()]);
     }
 
@@ -464,7 +487,10 @@ mod tests {
     fn workflow_check_rejects_unknown_statuses() {
         let mut wf = Workflow::default_software();
         wf.transitions[0].to = "999".into();
-        assert!(matches!(wf.check(), Err(WorkflowError::UnknownStatus(_, _))));
+        assert!(matches!(
+            wf.check(),
+            Err(WorkflowError::UnknownStatus(_, _))
+        ));
     }
 }
 

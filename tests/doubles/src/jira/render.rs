@@ -179,7 +179,12 @@ pub fn rich_text_json(text: Option<&super::model::RichText>, version: ApiVersion
     }
 }
 
-pub fn comment_json(state: &JiraState, issue: &Issue, comment: &Comment, version: ApiVersion) -> Value {
+pub fn comment_json(
+    state: &JiraState,
+    issue: &Issue,
+    comment: &Comment,
+    version: ApiVersion,
+) -> Value {
     let base = api_base(state, version);
     let mut value = json!({
         "self": format!("{base}/issue/{}/comment/{}", issue.id, comment.id),
@@ -235,7 +240,11 @@ pub fn change_items_json(entry: &ChangelogEntry) -> Value {
     )
 }
 
-pub fn changelog_entry_json(state: &JiraState, entry: &ChangelogEntry, version: ApiVersion) -> Value {
+pub fn changelog_entry_json(
+    state: &JiraState,
+    entry: &ChangelogEntry,
+    version: ApiVersion,
+) -> Value {
     json!({
         "id": entry.id.to_string(),
         "author": user_ref_json(state, Some(&entry.author), version),
@@ -244,7 +253,12 @@ pub fn changelog_entry_json(state: &JiraState, entry: &ChangelogEntry, version: 
     })
 }
 
-pub fn transition_json(state: &JiraState, transition: &TransitionDef, workflow_to: Option<&StatusDef>, version: ApiVersion) -> Value {
+pub fn transition_json(
+    state: &JiraState,
+    transition: &TransitionDef,
+    workflow_to: Option<&StatusDef>,
+    version: ApiVersion,
+) -> Value {
     json!({
         "id": transition.id,
         "name": transition.name,
@@ -262,7 +276,8 @@ pub fn transition_json(state: &JiraState, transition: &TransitionDef, workflow_t
 fn all_fields(state: &JiraState, issue: &Issue, version: ApiVersion) -> Map<String, Value> {
     let mut fields = Map::new();
     let project = state.project_by_id(&issue.project_id);
-    let issue_type = project.and_then(|p| p.issue_types.iter().find(|t| t.id == issue.issue_type_id));
+    let issue_type =
+        project.and_then(|p| p.issue_types.iter().find(|t| t.id == issue.issue_type_id));
     let status = project.and_then(|p| p.workflow.status(&issue.status_id));
     let priority = issue
         .priority_id
@@ -270,8 +285,14 @@ fn all_fields(state: &JiraState, issue: &Issue, version: ApiVersion) -> Map<Stri
         .and_then(|id| state.seed.priorities.iter().find(|p| p.id == id));
     let base = api_base(state, version);
     fields.insert("summary".into(), Value::String(issue.summary.clone()));
-    fields.insert("description".into(), rich_text_json(issue.description.as_ref(), version));
-    fields.insert("environment".into(), rich_text_json(issue.environment.as_ref(), version));
+    fields.insert(
+        "description".into(),
+        rich_text_json(issue.description.as_ref(), version),
+    );
+    fields.insert(
+        "environment".into(),
+        rich_text_json(issue.environment.as_ref(), version),
+    );
     fields.insert(
         "issuetype".into(),
         match issue_type {
@@ -295,14 +316,31 @@ fn all_fields(state: &JiraState, issue: &Issue, version: ApiVersion) -> Map<Stri
     );
     fields.insert(
         "priority".into(),
-        priority.map(|p| priority_json(state, p, version)).unwrap_or(Value::Null),
+        priority
+            .map(|p| priority_json(state, p, version))
+            .unwrap_or(Value::Null),
     );
     fields.insert("labels".into(), json!(issue.labels));
-    fields.insert("assignee".into(), user_ref_json(state, issue.assignee.as_deref(), version));
-    fields.insert("reporter".into(), user_ref_json(state, issue.reporter.as_deref(), version));
-    fields.insert("creator".into(), user_ref_json(state, Some(&issue.creator), version));
-    fields.insert("created".into(), Value::String(jira_timestamp(issue.created_ms)));
-    fields.insert("updated".into(), Value::String(jira_timestamp(issue.updated_ms)));
+    fields.insert(
+        "assignee".into(),
+        user_ref_json(state, issue.assignee.as_deref(), version),
+    );
+    fields.insert(
+        "reporter".into(),
+        user_ref_json(state, issue.reporter.as_deref(), version),
+    );
+    fields.insert(
+        "creator".into(),
+        user_ref_json(state, Some(&issue.creator), version),
+    );
+    fields.insert(
+        "created".into(),
+        Value::String(jira_timestamp(issue.created_ms)),
+    );
+    fields.insert(
+        "updated".into(),
+        Value::String(jira_timestamp(issue.updated_ms)),
+    );
     fields.insert(
         "statuscategorychangedate".into(),
         Value::String(jira_timestamp(issue.status_category_changed_ms)),
@@ -316,9 +354,19 @@ fn all_fields(state: &JiraState, issue: &Issue, version: ApiVersion) -> Map<Stri
     );
     fields.insert(
         "resolutiondate".into(),
-        issue.resolution_ms.map(|ms| Value::String(jira_timestamp(ms))).unwrap_or(Value::Null),
+        issue
+            .resolution_ms
+            .map(|ms| Value::String(jira_timestamp(ms)))
+            .unwrap_or(Value::Null),
     );
-    fields.insert("duedate".into(), issue.duedate.clone().map(Value::String).unwrap_or(Value::Null));
+    fields.insert(
+        "duedate".into(),
+        issue
+            .duedate
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null),
+    );
     let comments: Vec<Value> = issue
         .comments
         .iter()
@@ -402,10 +450,16 @@ pub fn issue_json(
     let mut out = Map::new();
     out.insert(
         "expand".into(),
-        Value::String("renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations".into()),
+        Value::String(
+            "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
+                .into(),
+        ),
     );
     out.insert("id".into(), Value::String(issue.id.to_string()));
-    out.insert("self".into(), Value::String(format!("{base}/issue/{}", issue.id)));
+    out.insert(
+        "self".into(),
+        Value::String(format!("{base}/issue/{}", issue.id)),
+    );
     out.insert("key".into(), Value::String(issue.key.clone()));
     out.insert("fields".into(), Value::Object(fields));
     if extras.expand.contains("changelog") {
@@ -421,7 +475,10 @@ pub fn issue_json(
         );
     }
     if extras.expand.contains("transitions") {
-        out.insert("transitions".into(), Value::Array(state.transitions_json(issue, version)));
+        out.insert(
+            "transitions".into(),
+            Value::Array(state.transitions_json(issue, version)),
+        );
     }
     if extras.expand.contains("names") {
         out.insert("names".into(), field_names());

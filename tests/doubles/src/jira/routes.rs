@@ -57,23 +57,32 @@ impl Query {
     fn number(&self, name: &str, default: i64) -> Result<i64, JiraError> {
         match self.one(name) {
             None | Some("") => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| JiraError::bad_request(format!("The value '{v}' of parameter '{name}' is not a valid number."))),
+            Some(v) => v.parse().map_err(|_| {
+                JiraError::bad_request(format!(
+                    "The value '{v}' of parameter '{name}' is not a valid number."
+                ))
+            }),
         }
     }
     fn flag(&self, name: &str) -> bool {
-        self.one(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.one(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 }
 
 fn parse_json(bytes: &Bytes) -> Result<Value, JiraError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(JiraError::bad_request("No content to map due to end-of-input"));
+        return Err(JiraError::bad_request(
+            "No content to map due to end-of-input",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        JiraError::bad_request(format!("Unexpected character in JSON body (line {}, column {})", e.line(), e.column()))
-            .with_detail(e.to_string())
+        JiraError::bad_request(format!(
+            "Unexpected character in JSON body (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+        .with_detail(e.to_string())
     })
 }
 
@@ -99,16 +108,34 @@ pub fn router(shared: Arc<JiraShared>) -> Router {
             .route("/project/{project}", get(get_project))
             .route("/issue", post(create_issue))
             .route("/issue/bulk", post(bulk_create))
-            .route("/issue/createmeta/{project}/issuetypes", get(createmeta_issue_types))
-            .route("/issue/createmeta/{project}/issuetypes/{issue_type}", get(createmeta_fields))
-            .route("/issue/{key}", get(get_issue).put(edit_issue).delete(delete_issue))
-            .route("/issue/{key}/transitions", get(get_transitions).post(do_transition))
+            .route(
+                "/issue/createmeta/{project}/issuetypes",
+                get(createmeta_issue_types),
+            )
+            .route(
+                "/issue/createmeta/{project}/issuetypes/{issue_type}",
+                get(createmeta_fields),
+            )
+            .route(
+                "/issue/{key}",
+                get(get_issue).put(edit_issue).delete(delete_issue),
+            )
+            .route(
+                "/issue/{key}/transitions",
+                get(get_transitions).post(do_transition),
+            )
             .route("/issue/{key}/comment", get(get_comments).post(add_comment))
-            .route("/issue/{key}/comment/{id}", get(get_comment).put(update_comment).delete(delete_comment))
+            .route(
+                "/issue/{key}/comment/{id}",
+                get(get_comment).put(update_comment).delete(delete_comment),
+            )
             .route("/issue/{key}/assignee", put(assign))
             .route("/issue/{key}/changelog", get(changelog))
             .route("/issue/{key}/properties", get(list_properties))
-            .route("/issue/{key}/properties/{prop}", get(get_property).put(set_property).delete(delete_property))
+            .route(
+                "/issue/{key}/properties/{prop}",
+                get(get_property).put(set_property).delete(delete_property),
+            )
             .route("/issue/{key}/attachments", post(add_attachments))
             .route("/attachment/{id}", get(attachment_meta))
             .route("/attachment/content/{id}", get(attachment_content))
@@ -146,7 +173,10 @@ async fn myself(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor
             }
             json_reply(StatusCode::OK, body)
         }
-        None => Err(JiraError::message(StatusCode::UNAUTHORIZED, "You are not authenticated.")),
+        None => Err(JiraError::message(
+            StatusCode::UNAUTHORIZED,
+            "You are not authenticated.",
+        )),
     })
 }
 
@@ -180,7 +210,13 @@ async fn server_info(State(ctx): State<Ctx>) -> Reply {
 
 async fn list_projects(State(ctx): State<Ctx>) -> Reply {
     let body = ctx.shared.read(|s| {
-        Value::Array(s.seed.projects.iter().map(|p| render::project_json(s, p, ctx.version)).collect())
+        Value::Array(
+            s.seed
+                .projects
+                .iter()
+                .map(|p| render::project_json(s, p, ctx.version))
+                .collect(),
+        )
     });
     json_reply(StatusCode::OK, body)
 }
@@ -192,7 +228,12 @@ async fn get_project(State(ctx): State<Ctx>, Path(project): Path<String>) -> Rep
             if let Some(map) = body.as_object_mut() {
                 map.insert(
                     "issueTypes".into(),
-                    Value::Array(p.issue_types.iter().map(|t| render::issue_type_json(s, t, ctx.version)).collect()),
+                    Value::Array(
+                        p.issue_types
+                            .iter()
+                            .map(|t| render::issue_type_json(s, t, ctx.version))
+                            .collect(),
+                    ),
                 );
             }
             json_reply(StatusCode::OK, body)
@@ -204,12 +245,18 @@ async fn get_project(State(ctx): State<Ctx>, Path(project): Path<String>) -> Rep
     })
 }
 
-async fn createmeta_issue_types(State(ctx): State<Ctx>, Path(project): Path<String>, RawQuery(raw): RawQuery) -> Reply {
+async fn createmeta_issue_types(
+    State(ctx): State<Ctx>,
+    Path(project): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let q = Query::parse(raw);
     let start = q.number("startAt", 0)?.max(0) as usize;
     let max = q.number("maxResults", 50)?;
     if max > 200 {
-        return Err(JiraError::bad_request("Parameter 'maxResults' must not exceed the limit '200'"));
+        return Err(JiraError::bad_request(
+            "Parameter 'maxResults' must not exceed the limit '200'",
+        ));
     }
     ctx.shared.read(|s| {
         let p = s.project_by_id_or_key(&project).ok_or_else(|| {
@@ -229,7 +276,10 @@ async fn createmeta_issue_types(State(ctx): State<Ctx>, Path(project): Path<Stri
     })
 }
 
-async fn createmeta_fields(State(ctx): State<Ctx>, Path((project, issue_type)): Path<(String, String)>) -> Reply {
+async fn createmeta_fields(
+    State(ctx): State<Ctx>,
+    Path((project, issue_type)): Path<(String, String)>,
+) -> Reply {
     ctx.shared.read(|s| {
         let p = s.project_by_id_or_key(&project).ok_or_else(|| {
             JiraError::message(StatusCode::NOT_FOUND, format!("No project could be found with key '{project}'."))
@@ -268,17 +318,25 @@ async fn createmeta_fields(State(ctx): State<Ctx>, Path((project, issue_type)): 
 
 // ---- issues -----------------------------------------------------------------------------------
 
-async fn create_issue(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, body: Bytes) -> Reply {
+async fn create_issue(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    body: Bytes,
+) -> Reply {
     let body = parse_json(&body)?;
     let version = ctx.version;
-    let created = ctx.shared.mutate(|s, now| s.create_issue(&actor, &body, version, now))?;
+    let created = ctx
+        .shared
+        .mutate(|s, now| s.create_issue(&actor, &body, version, now))?;
     let self_url = ctx.shared.read(|s| issue_self(s, version, created.id));
     let mut reply = json!({"id": created.id.to_string(), "key": created.key, "self": self_url});
     if let (Some(result), Some(map)) = (&created.transition, reply.as_object_mut()) {
         map.insert(
             "transition".into(),
             match result {
-                Ok(()) => json!({"status": 204, "errorCollection": {"errorMessages": [], "errors": {}}}),
+                Ok(()) => {
+                    json!({"status": 204, "errorCollection": {"errorMessages": [], "errors": {}}})
+                }
                 Err(e) => json!({"status": e.status.as_u16(), "errorCollection": e.body()}),
             },
         );
@@ -286,22 +344,35 @@ async fn create_issue(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension
     json_reply(StatusCode::CREATED, reply)
 }
 
-async fn bulk_create(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, body: Bytes) -> Reply {
+async fn bulk_create(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    body: Bytes,
+) -> Reply {
     let body = parse_json(&body)?;
     let Some(updates) = body.get("issueUpdates").and_then(Value::as_array) else {
-        return Err(JiraError::bad_request("'issueUpdates' must be an array of issue create requests."));
+        return Err(JiraError::bad_request(
+            "'issueUpdates' must be an array of issue create requests.",
+        ));
     };
     if updates.len() > 50 {
-        return Err(JiraError::bad_request("You can create at most 50 issues in one bulk request."));
+        return Err(JiraError::bad_request(
+            "You can create at most 50 issues in one bulk request.",
+        ));
     }
     let version = ctx.version;
     let mut issues = Vec::new();
     let mut errors = Vec::new();
     for (index, update) in updates.iter().enumerate() {
-        match ctx.shared.mutate(|s, now| s.create_issue(&actor, update, version, now)) {
+        match ctx
+            .shared
+            .mutate(|s, now| s.create_issue(&actor, update, version, now))
+        {
             Ok(created) => {
                 let self_url = ctx.shared.read(|s| issue_self(s, version, created.id));
-                issues.push(json!({"id": created.id.to_string(), "key": created.key, "self": self_url}));
+                issues.push(
+                    json!({"id": created.id.to_string(), "key": created.key, "self": self_url}),
+                );
             }
             Err(e) => errors.push(json!({
                 "elementErrors": e.body(),
@@ -318,13 +389,20 @@ async fn bulk_create(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<
     json_reply(status, json!({"issues": issues, "errors": errors}))
 }
 
-async fn get_issue(State(ctx): State<Ctx>, Path(key): Path<String>, RawQuery(raw): RawQuery) -> Reply {
+async fn get_issue(
+    State(ctx): State<Ctx>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let q = Query::parse(raw);
     let selection = FieldSelection::parse(&q.all("fields"), "*all");
     let extras = IssueExtras::parse(q.one("expand"), &q.all("properties"));
     ctx.shared.read(|s| {
         let issue = s.issue(&key)?;
-        json_reply(StatusCode::OK, render::issue_json(s, issue, ctx.version, &selection, &extras))
+        json_reply(
+            StatusCode::OK,
+            render::issue_json(s, issue, ctx.version, &selection, &extras),
+        )
     })
 }
 
@@ -338,19 +416,28 @@ async fn edit_issue(
     let q = Query::parse(raw);
     let body = parse_json(&body)?;
     let version = ctx.version;
-    ctx.shared.mutate(|s, now| s.edit_issue(&actor, &key, &body, version, now))?;
+    ctx.shared
+        .mutate(|s, now| s.edit_issue(&actor, &key, &body, version, now))?;
     if q.flag("returnIssue") {
         let extras = IssueExtras::parse(q.one("expand"), &[]);
         return ctx.shared.read(|s| {
             let issue = s.issue(&key)?;
-            json_reply(StatusCode::OK, render::issue_json(s, issue, version, &FieldSelection::all(), &extras))
+            json_reply(
+                StatusCode::OK,
+                render::issue_json(s, issue, version, &FieldSelection::all(), &extras),
+            )
         });
     }
     no_content()
 }
 
-async fn delete_issue(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, Path(key): Path<String>) -> Reply {
-    ctx.shared.mutate(|s, now| s.delete_issue(&actor, &key, now))?;
+async fn delete_issue(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    Path(key): Path<String>,
+) -> Reply {
+    ctx.shared
+        .mutate(|s, now| s.delete_issue(&actor, &key, now))?;
     no_content()
 }
 
@@ -372,11 +459,17 @@ async fn do_transition(
 ) -> Reply {
     let body = parse_json(&body)?;
     let version = ctx.version;
-    ctx.shared.mutate(|s, now| s.do_transition(&actor, &key, &body, version, now))?;
+    ctx.shared
+        .mutate(|s, now| s.do_transition(&actor, &key, &body, version, now))?;
     no_content()
 }
 
-async fn assign(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, Path(key): Path<String>, body: Bytes) -> Reply {
+async fn assign(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Reply {
     let body = parse_json(&body)?;
     let version = ctx.version;
     ctx.shared.mutate(|s, now| {
@@ -387,7 +480,11 @@ async fn assign(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor
     no_content()
 }
 
-async fn changelog(State(ctx): State<Ctx>, Path(key): Path<String>, RawQuery(raw): RawQuery) -> Reply {
+async fn changelog(
+    State(ctx): State<Ctx>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let q = Query::parse(raw);
     let start = q.number("startAt", 0)?.max(0) as usize;
     let max = q.number("maxResults", 100)?.clamp(1, 100) as usize;
@@ -401,7 +498,11 @@ async fn changelog(State(ctx): State<Ctx>, Path(key): Path<String>, RawQuery(raw
             .take(max)
             .map(|e| render::changelog_entry_json(s, e, ctx.version))
             .collect();
-        let base = format!("{}/issue/{}/changelog", render::api_base(s, ctx.version), issue.key);
+        let base = format!(
+            "{}/issue/{}/changelog",
+            render::api_base(s, ctx.version),
+            issue.key
+        );
         let is_last = start + values.len() >= total;
         let mut body = json!({
             "self": format!("{base}?startAt={start}&maxResults={max}"),
@@ -413,7 +514,10 @@ async fn changelog(State(ctx): State<Ctx>, Path(key): Path<String>, RawQuery(raw
         });
         if !is_last {
             if let Some(map) = body.as_object_mut() {
-                map.insert("nextPage".into(), json!(format!("{base}?startAt={}&maxResults={max}", start + max)));
+                map.insert(
+                    "nextPage".into(),
+                    json!(format!("{base}?startAt={}&maxResults={max}", start + max)),
+                );
             }
         }
         json_reply(StatusCode::OK, body)
@@ -422,13 +526,19 @@ async fn changelog(State(ctx): State<Ctx>, Path(key): Path<String>, RawQuery(raw
 
 // ---- comments -----------------------------------------------------------------------------------
 
-async fn get_comments(State(ctx): State<Ctx>, Path(key): Path<String>, RawQuery(raw): RawQuery) -> Reply {
+async fn get_comments(
+    State(ctx): State<Ctx>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let q = Query::parse(raw);
     let start = q.number("startAt", 0)?.max(0) as usize;
     let max = q.number("maxResults", 5000)?.clamp(0, 5000) as usize;
     let order = q.one("orderBy").unwrap_or("created").to_string();
     if !matches!(order.as_str(), "created" | "-created" | "+created") {
-        return Err(JiraError::bad_request("orderBy must be 'created' or '-created'."));
+        return Err(JiraError::bad_request(
+            "orderBy must be 'created' or '-created'.",
+        ));
     }
     ctx.shared.read(|s| {
         let issue = s.issue(&key)?;
@@ -456,8 +566,16 @@ async fn get_comment(State(ctx): State<Ctx>, Path((key, id)): Path<(String, Stri
             .comments
             .iter()
             .find(|c| c.id.to_string() == id)
-            .ok_or_else(|| JiraError::message(StatusCode::NOT_FOUND, format!("Can not find a comment for the id: {id}.")))?;
-        json_reply(StatusCode::OK, render::comment_json(s, issue, comment, ctx.version))
+            .ok_or_else(|| {
+                JiraError::message(
+                    StatusCode::NOT_FOUND,
+                    format!("Can not find a comment for the id: {id}."),
+                )
+            })?;
+        json_reply(
+            StatusCode::OK,
+            render::comment_json(s, issue, comment, ctx.version),
+        )
     })
 }
 
@@ -473,11 +591,19 @@ fn comment_reply(ctx: &Ctx, key: &str, comment_id: u64, status: StatusCode) -> R
     })
 }
 
-async fn add_comment(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, Path(key): Path<String>, body: Bytes) -> Reply {
+async fn add_comment(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Reply {
     let body = parse_json(&body)?;
-    let text = JiraState::parse_comment_body(body.get("body").unwrap_or(&Value::Null), ctx.version)?;
+    let text =
+        JiraState::parse_comment_body(body.get("body").unwrap_or(&Value::Null), ctx.version)?;
     let visibility = body.get("visibility").cloned().filter(|v| !v.is_null());
-    let (_, comment_id) = ctx.shared.mutate(|s, now| s.add_comment(&actor, &key, text, visibility, now))?;
+    let (_, comment_id) = ctx
+        .shared
+        .mutate(|s, now| s.add_comment(&actor, &key, text, visibility, now))?;
     comment_reply(&ctx, &key, comment_id, StatusCode::CREATED)
 }
 
@@ -488,15 +614,24 @@ async fn update_comment(
     body: Bytes,
 ) -> Reply {
     let body = parse_json(&body)?;
-    let text = JiraState::parse_comment_body(body.get("body").unwrap_or(&Value::Null), ctx.version)?;
+    let text =
+        JiraState::parse_comment_body(body.get("body").unwrap_or(&Value::Null), ctx.version)?;
     let visibility = body.get("visibility").cloned().filter(|v| !v.is_null());
-    ctx.shared.mutate(|s, now| s.update_comment(&actor, &key, &id, text, visibility, now))?;
-    let comment_id = id.parse::<u64>().map_err(|_| JiraError::issue_not_found())?;
+    ctx.shared
+        .mutate(|s, now| s.update_comment(&actor, &key, &id, text, visibility, now))?;
+    let comment_id = id
+        .parse::<u64>()
+        .map_err(|_| JiraError::issue_not_found())?;
     comment_reply(&ctx, &key, comment_id, StatusCode::OK)
 }
 
-async fn delete_comment(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, Path((key, id)): Path<(String, String)>) -> Reply {
-    ctx.shared.mutate(|s, now| s.delete_comment(&actor, &key, &id, now))?;
+async fn delete_comment(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    Path((key, id)): Path<(String, String)>,
+) -> Reply {
+    ctx.shared
+        .mutate(|s, now| s.delete_comment(&actor, &key, &id, now))?;
     no_content()
 }
 
@@ -505,7 +640,11 @@ async fn delete_comment(State(ctx): State<Ctx>, Extension(Actor(actor)): Extensi
 async fn list_properties(State(ctx): State<Ctx>, Path(key): Path<String>) -> Reply {
     ctx.shared.read(|s| {
         let issue = s.issue(&key)?;
-        let base = format!("{}/issue/{}/properties", render::api_base(s, ctx.version), issue.id);
+        let base = format!(
+            "{}/issue/{}/properties",
+            render::api_base(s, ctx.version),
+            issue.id
+        );
         let keys: Vec<Value> = issue
             .properties
             .keys()
@@ -528,16 +667,32 @@ async fn get_property(State(ctx): State<Ctx>, Path((key, prop)): Path<(String, S
     })
 }
 
-async fn set_property(State(ctx): State<Ctx>, Path((key, prop)): Path<(String, String)>, body: Bytes) -> Reply {
+async fn set_property(
+    State(ctx): State<Ctx>,
+    Path((key, prop)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
     let value = parse_json(&body)?;
     if body.len() > 32_768 {
-        return Err(JiraError::bad_request("The property value exceeds the maximum size of 32768 bytes."));
+        return Err(JiraError::bad_request(
+            "The property value exceeds the maximum size of 32768 bytes.",
+        ));
     }
-    let created = ctx.shared.mutate(|s, _| s.set_property(&key, &prop, value))?;
-    Ok(if created { StatusCode::CREATED } else { StatusCode::OK }.into_response())
+    let created = ctx
+        .shared
+        .mutate(|s, _| s.set_property(&key, &prop, value))?;
+    Ok(if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+    .into_response())
 }
 
-async fn delete_property(State(ctx): State<Ctx>, Path((key, prop)): Path<(String, String)>) -> Reply {
+async fn delete_property(
+    State(ctx): State<Ctx>,
+    Path((key, prop)): Path<(String, String)>,
+) -> Reply {
     ctx.shared.mutate(|s, _| s.delete_property(&key, &prop))?;
     no_content()
 }
@@ -557,27 +712,38 @@ async fn add_attachments(
         .is_some_and(|v| v.eq_ignore_ascii_case("no-check") || v.eq_ignore_ascii_case("nocheck"));
     if !token_ok {
         let mut response = (StatusCode::FORBIDDEN, "XSRF check failed").into_response();
-        response
-            .headers_mut()
-            .insert("content-type", HeaderValue::from_static("text/plain;charset=UTF-8"));
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("text/plain;charset=UTF-8"),
+        );
         return Ok(response);
     }
     ctx.shared.read(|s| s.issue(&key).map(|_| ()))?;
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let parts = multipart::parse(content_type, &body).map_err(|e| {
-        JiraError::message(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("Could not read the multipart request: {e}"))
+        JiraError::message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Could not read the multipart request: {e}"),
+        )
     })?;
     let files: Vec<NewAttachment> = parts
         .into_iter()
         .filter(|p| p.name == "file")
         .map(|p| NewAttachment {
             filename: p.filename.unwrap_or_else(|| "unnamed".into()),
-            mime_type: p.content_type.unwrap_or_else(|| "application/octet-stream".into()),
+            mime_type: p
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
             data: p.data,
         })
         .collect();
     let version = ctx.version;
-    let ids = ctx.shared.mutate(|s, now| s.add_attachments(&actor, &key, files, now))?;
+    let ids = ctx
+        .shared
+        .mutate(|s, now| s.add_attachments(&actor, &key, files, now))?;
     ctx.shared.read(|s| {
         let list: Vec<Value> = ids
             .iter()
@@ -591,7 +757,10 @@ async fn add_attachments(
 async fn attachment_meta(State(ctx): State<Ctx>, Path(id): Path<String>) -> Reply {
     ctx.shared.read(|s| match s.attachment(&id) {
         Some((_, a)) => json_reply(StatusCode::OK, render::attachment_json(s, a, ctx.version)),
-        None => Err(JiraError::message(StatusCode::NOT_FOUND, format!("The attachment with id '{id}' does not exist."))),
+        None => Err(JiraError::message(
+            StatusCode::NOT_FOUND,
+            format!("The attachment with id '{id}' does not exist."),
+        )),
     })
 }
 
@@ -604,7 +773,10 @@ async fn attachment_content(State(ctx): State<Ctx>, Path(id): Path<String>) -> R
             }
             Ok(response)
         }
-        None => Err(JiraError::message(StatusCode::NOT_FOUND, format!("The attachment with id '{id}' does not exist."))),
+        None => Err(JiraError::message(
+            StatusCode::NOT_FOUND,
+            format!("The attachment with id '{id}' does not exist."),
+        )),
     })
 }
 
@@ -626,7 +798,11 @@ fn strings(value: Option<&Value>) -> Result<Vec<String>, JiraError> {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| JiraError::bad_request("Expected an array of strings.")))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| JiraError::bad_request("Expected an array of strings."))
+            })
             .collect(),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(_) => Err(JiraError::bad_request("Expected an array of strings.")),
@@ -634,19 +810,34 @@ fn strings(value: Option<&Value>) -> Result<Vec<String>, JiraError> {
 }
 
 fn search_from_body(body: &Value) -> Result<SearchRequest, JiraError> {
-    let obj = body.as_object().ok_or_else(|| JiraError::bad_request("The search request must be a JSON object."))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| JiraError::bad_request("The search request must be a JSON object."))?;
     let expand = match obj.get("expand") {
         Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         _ => None,
     };
     Ok(SearchRequest {
-        jql: obj.get("jql").and_then(Value::as_str).unwrap_or("").to_string(),
+        jql: obj
+            .get("jql")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         max_results: obj.get("maxResults").and_then(Value::as_i64),
         fields: strings(obj.get("fields"))?,
         expand,
         properties: strings(obj.get("properties"))?,
-        next_page_token: obj.get("nextPageToken").and_then(Value::as_str).map(str::to_string),
+        next_page_token: obj
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         start_at: obj.get("startAt").and_then(Value::as_i64).unwrap_or(0),
     })
 }
@@ -668,7 +859,9 @@ fn search_from_query(q: &Query) -> Result<SearchRequest, JiraError> {
 
 fn fingerprint(jql: &str) -> u64 {
     // FNV-1a: stable across runs, enough to tell queries apart.
-    jql.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    jql.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn encode_token(offset: usize, jql: &str) -> String {
@@ -678,15 +871,26 @@ fn encode_token(offset: usize, jql: &str) -> String {
 
 fn decode_token(token: &str, jql: &str) -> Result<usize, JiraError> {
     let invalid = || JiraError::bad_request("The provided next page token is invalid or expired.");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if value.get("q").and_then(Value::as_str) != Some(fingerprint(jql).to_string().as_str()) {
         return Err(invalid());
     }
-    value.get("o").and_then(Value::as_u64).map(|o| o as usize).ok_or_else(invalid)
+    value
+        .get("o")
+        .and_then(Value::as_u64)
+        .map(|o| o as usize)
+        .ok_or_else(invalid)
 }
 
-fn run_query(ctx: &Ctx, actor: &str, jql_text: &str, require_bounded: bool) -> Result<Vec<u64>, JiraError> {
+fn run_query(
+    ctx: &Ctx,
+    actor: &str,
+    jql_text: &str,
+    require_bounded: bool,
+) -> Result<Vec<u64>, JiraError> {
     let query = jql::parse(jql_text).map_err(|e| JiraError::bad_request(e.0))?;
     if require_bounded && !query.is_bounded() {
         return Err(JiraError::bad_request(
@@ -731,7 +935,10 @@ fn search_jql(ctx: &Ctx, actor: &str, request: SearchRequest) -> Reply {
         let mut body = json!({"issues": page, "isLast": is_last});
         if let Some(map) = body.as_object_mut() {
             if !is_last {
-                map.insert("nextPageToken".into(), json!(encode_token(next, &request.jql)));
+                map.insert(
+                    "nextPageToken".into(),
+                    json!(encode_token(next, &request.jql)),
+                );
             }
             if extras.expand.contains("names") {
                 map.insert("names".into(), render::field_names());
@@ -741,12 +948,20 @@ fn search_jql(ctx: &Ctx, actor: &str, request: SearchRequest) -> Reply {
     })
 }
 
-async fn search_jql_get(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, RawQuery(raw): RawQuery) -> Reply {
+async fn search_jql_get(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let request = search_from_query(&Query::parse(raw))?;
     search_jql(&ctx, &actor, request)
 }
 
-async fn search_jql_post(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, body: Bytes) -> Reply {
+async fn search_jql_post(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    body: Bytes,
+) -> Reply {
     let request = search_from_body(&parse_json(&body)?)?;
     search_jql(&ctx, &actor, request)
 }
@@ -779,12 +994,20 @@ fn legacy_search(ctx: &Ctx, actor: &str, request: SearchRequest) -> Reply {
     })
 }
 
-async fn legacy_search_get(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, RawQuery(raw): RawQuery) -> Reply {
+async fn legacy_search_get(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let request = search_from_query(&Query::parse(raw))?;
     legacy_search(&ctx, &actor, request)
 }
 
-async fn legacy_search_post(State(ctx): State<Ctx>, Extension(Actor(actor)): Extension<Actor>, body: Bytes) -> Reply {
+async fn legacy_search_post(
+    State(ctx): State<Ctx>,
+    Extension(Actor(actor)): Extension<Actor>,
+    body: Bytes,
+) -> Reply {
     let request = search_from_body(&parse_json(&body)?)?;
     legacy_search(&ctx, &actor, request)
 }

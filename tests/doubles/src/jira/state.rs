@@ -52,6 +52,16 @@ pub struct Created {
     pub transition: Option<Result<(), JiraError>>,
 }
 
+/// What an issue webhook is about (besides who and which issue).
+struct IssueEvent<'a> {
+    /// `jira:issue_created`, `jira:issue_updated`, `jira:issue_deleted`.
+    name: &'a str,
+    /// `issue_event_type_name`, e.g. `issue_generic`, `issue_assigned`, `issue_commented`.
+    type_name: &'a str,
+    changelog: Option<&'a ChangelogEntry>,
+    comment: Option<Value>,
+}
+
 /// A file to attach.
 #[derive(Debug, Clone)]
 pub struct NewAttachment {
@@ -83,7 +93,12 @@ fn cannot_set(field: &str) -> String {
 }
 
 impl JiraState {
-    pub fn new(seed: JiraSeed, base_url: String, webhook_format: ApiVersion, attachment_max_bytes: usize) -> Self {
+    pub fn new(
+        seed: JiraSeed,
+        base_url: String,
+        webhook_format: ApiVersion,
+        attachment_max_bytes: usize,
+    ) -> Self {
         JiraState {
             seed,
             base_url,
@@ -111,7 +126,10 @@ impl JiraState {
     }
 
     pub fn user_by_email(&self, email: &str) -> Option<&UserDef> {
-        self.seed.users.iter().find(|u| u.email.eq_ignore_ascii_case(email))
+        self.seed
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
     }
 
     /// Data Center lookup by username or user key.
@@ -182,11 +200,18 @@ impl JiraState {
 
     // ---- field parsing ---------------------------------------------------------------------
 
-    fn parse_rich_text(value: &Value, version: ApiVersion, field: &str) -> Result<Option<RichText>, (String, String)> {
+    fn parse_rich_text(
+        value: &Value,
+        version: ApiVersion,
+        field: &str,
+    ) -> Result<Option<RichText>, (String, String)> {
         match (value, version) {
             (Value::Null, _) => Ok(None),
             (Value::String(s), ApiVersion::V2) => Ok(Some(RichText::Wiki(s.clone()))),
-            (_, ApiVersion::V2) => Err((NOT_A_STRING.to_string(), format!("{field} must be a wiki-markup string on v2"))),
+            (_, ApiVersion::V2) => Err((
+                NOT_A_STRING.to_string(),
+                format!("{field} must be a wiki-markup string on v2"),
+            )),
             (doc, ApiVersion::V3) => match adf::validate_document(doc) {
                 Ok(()) => Ok(Some(RichText::Adf(doc.clone()))),
                 Err(e) => Err((NOT_ADF.to_string(), format!("{field}: invalid ADF at {e}"))),
@@ -239,17 +264,22 @@ impl JiraState {
     ) -> Result<FieldChange, String> {
         match name {
             "summary" => match value {
-                Value::String(s) if s.trim().is_empty() => Err("You must specify a summary of the issue.".into()),
-                Value::String(s) if s.chars().count() > 255 => Err("Summary must be less than 255 characters.".into()),
+                Value::String(s) if s.trim().is_empty() => {
+                    Err("You must specify a summary of the issue.".into())
+                }
+                Value::String(s) if s.chars().count() > 255 => {
+                    Err("Summary must be less than 255 characters.".into())
+                }
                 Value::String(s) => Ok(FieldChange::Summary(s.clone())),
                 Value::Null => Err("You must specify a summary of the issue.".into()),
                 _ => Err(NOT_A_STRING.into()),
             },
             "description" | "environment" => {
-                let parsed = Self::parse_rich_text(value, version, name).map_err(|(message, detail)| {
-                    details.push(detail);
-                    message
-                })?;
+                let parsed =
+                    Self::parse_rich_text(value, version, name).map_err(|(message, detail)| {
+                        details.push(detail);
+                        message
+                    })?;
                 Ok(if name == "description" {
                     FieldChange::Description(parsed)
                 } else {
@@ -265,7 +295,10 @@ impl JiraState {
                 self.seed
                     .priorities
                     .iter()
-                    .find(|p| Some(p.id.as_str()) == id || pname.is_some_and(|n| n.eq_ignore_ascii_case(&p.name)))
+                    .find(|p| {
+                        Some(p.id.as_str()) == id
+                            || pname.is_some_and(|n| n.eq_ignore_ascii_case(&p.name))
+                    })
                     .map(|p| FieldChange::Priority(Some(p.id.clone())))
                     .ok_or_else(|| "The priority selected is invalid.".to_string())
             }
@@ -279,7 +312,9 @@ impl JiraState {
                         return Err("Operation value must be an array of strings".into());
                     };
                     if label.contains(char::is_whitespace) {
-                        return Err(format!("The label '{label}' contains spaces which is invalid."));
+                        return Err(format!(
+                            "The label '{label}' contains spaces which is invalid."
+                        ));
                     }
                     if label.chars().count() > 255 {
                         return Err("The label must not exceed 255 characters.".into());
@@ -290,7 +325,9 @@ impl JiraState {
                 }
                 Ok(FieldChange::Labels(labels))
             }
-            "assignee" => self.parse_user_ref(value, version).map(FieldChange::Assignee),
+            "assignee" => self
+                .parse_user_ref(value, version)
+                .map(FieldChange::Assignee),
             "reporter" => self
                 .parse_user_ref(value, version)
                 .map(FieldChange::Reporter)
@@ -312,7 +349,10 @@ impl JiraState {
                 project
                     .issue_types
                     .iter()
-                    .find(|t| Some(t.id.as_str()) == id || tname.is_some_and(|n| n.eq_ignore_ascii_case(&t.name)))
+                    .find(|t| {
+                        Some(t.id.as_str()) == id
+                            || tname.is_some_and(|n| n.eq_ignore_ascii_case(&t.name))
+                    })
                     .map(|t| FieldChange::IssueType(t.id.clone()))
                     .ok_or_else(|| "The issue type selected is invalid.".to_string())
             }
@@ -322,14 +362,26 @@ impl JiraState {
                 }
                 let rname = value.get("name").and_then(Value::as_str).unwrap_or("");
                 let rid = value.get("id").and_then(Value::as_str).unwrap_or("");
-                let known = [("10000", "Done"), ("10001", "Won't Do"), ("10002", "Duplicate"), ("10003", "Cannot Reproduce")];
+                let known = [
+                    ("10000", "Done"),
+                    ("10001", "Won't Do"),
+                    ("10002", "Duplicate"),
+                    ("10003", "Cannot Reproduce"),
+                ];
                 known
                     .iter()
                     .find(|(id, n)| *id == rid || n.eq_ignore_ascii_case(rname))
-                    .map(|(id, n)| FieldChange::Resolution(Some(Resolution { id: (*id).into(), name: (*n).into() })))
+                    .map(|(id, n)| {
+                        FieldChange::Resolution(Some(Resolution {
+                            id: (*id).into(),
+                            name: (*n).into(),
+                        }))
+                    })
                     .ok_or_else(|| "The resolution selected is invalid.".to_string())
             }
-            custom if custom.starts_with("customfield_") => Ok(FieldChange::Custom(custom.to_string(), value.clone())),
+            custom if custom.starts_with("customfield_") => {
+                Ok(FieldChange::Custom(custom.to_string(), value.clone()))
+            }
             other => Err(cannot_set(other)),
         }
     }
@@ -356,7 +408,10 @@ impl JiraState {
                     continue;
                 }
                 if update.is_some_and(|u| u.contains_key(name)) {
-                    errors.insert(name.clone(), format!("Field '{name}' cannot be set in both 'fields' and 'update'."));
+                    errors.insert(
+                        name.clone(),
+                        format!("Field '{name}' cannot be set in both 'fields' and 'update'."),
+                    );
                     continue;
                 }
                 match self.parse_field(project, name, value, version, &mut details) {
@@ -377,7 +432,10 @@ impl JiraState {
                 };
                 for op in ops {
                     let Some((verb, value)) = op.as_object().and_then(|o| o.iter().next()) else {
-                        errors.insert(name.clone(), "Each operation must be an object like {\"set\": …}".into());
+                        errors.insert(
+                            name.clone(),
+                            "Each operation must be an object like {\"set\": …}".into(),
+                        );
                         continue;
                     };
                     match (name.as_str(), verb.as_str()) {
@@ -406,7 +464,13 @@ impl JiraState {
                                     labels.retain(|x| x != l);
                                     Ok(())
                                 }
-                                ("set", v) => match self.parse_field(project, "labels", v, version, &mut details) {
+                                ("set", v) => match self.parse_field(
+                                    project,
+                                    "labels",
+                                    v,
+                                    version,
+                                    &mut details,
+                                ) {
                                     Ok(FieldChange::Labels(new)) => {
                                         labels = new;
                                         Ok(())
@@ -414,19 +478,23 @@ impl JiraState {
                                     Ok(_) => Ok(()),
                                     Err(m) => Err(m),
                                 },
-                                (_, Value::String(l)) => Err(format!("The label '{l}' contains spaces which is invalid.")),
+                                (_, Value::String(l)) => Err(format!(
+                                    "The label '{l}' contains spaces which is invalid."
+                                )),
                                 _ => Err("Operation value must be a string".to_string()),
                             };
                             if let Err(m) = result {
                                 errors.insert("labels".into(), m);
                             }
                         }
-                        (field, "set") => match self.parse_field(project, field, value, version, &mut details) {
-                            Ok(change) => changes.push(change),
-                            Err(m) => {
-                                errors.insert(field.to_string(), m);
+                        (field, "set") => {
+                            match self.parse_field(project, field, value, version, &mut details) {
+                                Ok(change) => changes.push(change),
+                                Err(m) => {
+                                    errors.insert(field.to_string(), m);
+                                }
                             }
-                        },
+                        }
                         (field, verb) => {
                             errors.insert(
                                 field.to_string(),
@@ -466,7 +534,8 @@ impl JiraState {
                 .with_detail("v2 comment bodies are wiki-markup strings")),
             doc => match adf::validate_document(doc) {
                 Ok(()) => Ok(RichText::Adf(doc.clone())),
-                Err(e) => Err(field_error("comment", NOT_ADF).with_detail(format!("comment body: invalid ADF at {e}"))),
+                Err(e) => Err(field_error("comment", NOT_ADF)
+                    .with_detail(format!("comment body: invalid ADF at {e}"))),
             },
         }
     }
@@ -474,7 +543,12 @@ impl JiraState {
     /// Applies changes to an issue, returning the changelog items for what really changed.
     fn apply_changes(&self, issue: &mut Issue, changes: Vec<FieldChange>) -> Vec<ChangeItem> {
         let mut items = Vec::new();
-        let item = |field: &str, fieldtype: &str, from: Option<String>, from_string: Option<String>, to: Option<String>, to_string: Option<String>| ChangeItem {
+        let item = |field: &str,
+                    fieldtype: &str,
+                    from: Option<String>,
+                    from_string: Option<String>,
+                    to: Option<String>,
+                    to_string: Option<String>| ChangeItem {
             field: field.to_string(),
             fieldtype: fieldtype.to_string(),
             field_id: field.to_string(),
@@ -487,7 +561,14 @@ impl JiraState {
             match change {
                 FieldChange::Summary(s) => {
                     if issue.summary != s {
-                        items.push(item("summary", "jira", None, Some(issue.summary.clone()), None, Some(s.clone())));
+                        items.push(item(
+                            "summary",
+                            "jira",
+                            None,
+                            Some(issue.summary.clone()),
+                            None,
+                            Some(s.clone()),
+                        ));
                         issue.summary = s;
                     }
                 }
@@ -524,13 +605,27 @@ impl JiraState {
                                 .and_then(|id| self.seed.priorities.iter().find(|x| x.id == id))
                                 .map(|x| x.name.clone())
                         };
-                        items.push(item("priority", "jira", issue.priority_id.clone(), name(&issue.priority_id), p.clone(), name(&p)));
+                        items.push(item(
+                            "priority",
+                            "jira",
+                            issue.priority_id.clone(),
+                            name(&issue.priority_id),
+                            p.clone(),
+                            name(&p),
+                        ));
                         issue.priority_id = p;
                     }
                 }
                 FieldChange::Labels(l) => {
                     if issue.labels != l {
-                        items.push(item("labels", "jira", None, Some(issue.labels.join(" ")), None, Some(l.join(" "))));
+                        items.push(item(
+                            "labels",
+                            "jira",
+                            None,
+                            Some(issue.labels.join(" ")),
+                            None,
+                            Some(l.join(" ")),
+                        ));
                         issue.labels = l;
                     }
                 }
@@ -562,7 +657,14 @@ impl JiraState {
                 }
                 FieldChange::DueDate(d) => {
                     if issue.duedate != d {
-                        items.push(item("duedate", "jira", issue.duedate.clone(), issue.duedate.clone(), d.clone(), d.clone()));
+                        items.push(item(
+                            "duedate",
+                            "jira",
+                            issue.duedate.clone(),
+                            issue.duedate.clone(),
+                            d.clone(),
+                            d.clone(),
+                        ));
                         issue.duedate = d;
                     }
                 }
@@ -573,7 +675,14 @@ impl JiraState {
                                 .and_then(|p| p.issue_types.iter().find(|x| x.id == id))
                                 .map(|x| x.name.clone())
                         };
-                        items.push(item("issuetype", "jira", Some(issue.issue_type_id.clone()), name(&issue.issue_type_id), Some(t.clone()), name(&t)));
+                        items.push(item(
+                            "issuetype",
+                            "jira",
+                            Some(issue.issue_type_id.clone()),
+                            name(&issue.issue_type_id),
+                            Some(t.clone()),
+                            name(&t),
+                        ));
                         issue.issue_type_id = t;
                     }
                 }
@@ -616,23 +725,26 @@ impl JiraState {
     // ---- webhook events --------------------------------------------------------------------
 
     fn webhook_issue(&self, issue: &Issue) -> Value {
-        render::issue_json(self, issue, self.webhook_format, &FieldSelection::all(), &Default::default())
+        render::issue_json(
+            self,
+            issue,
+            self.webhook_format,
+            &FieldSelection::all(),
+            &Default::default(),
+        )
     }
 
     fn webhook_user(&self, actor: &str) -> Value {
         render::user_ref_json(self, Some(actor), self.webhook_format)
     }
 
-    fn emit_issue_event(
-        &mut self,
-        webhook_event: &str,
-        type_name: &str,
-        actor: &str,
-        issue: &Issue,
-        changelog: Option<&ChangelogEntry>,
-        comment: Option<Value>,
-        now: i64,
-    ) {
+    fn emit_issue_event(&mut self, event: IssueEvent<'_>, actor: &str, issue: &Issue, now: i64) {
+        let IssueEvent {
+            name: webhook_event,
+            type_name,
+            changelog,
+            comment,
+        } = event;
         let mut body = json!({
             "timestamp": now,
             "webhookEvent": webhook_event,
@@ -658,7 +770,14 @@ impl JiraState {
         });
     }
 
-    fn emit_comment_event(&mut self, event: &str, issue: &Issue, comment: Value, now: i64, secondary: bool) {
+    fn emit_comment_event(
+        &mut self,
+        event: &str,
+        issue: &Issue,
+        comment: Value,
+        now: i64,
+        secondary: bool,
+    ) {
         let body = json!({
             "timestamp": now,
             "webhookEvent": event,
@@ -672,7 +791,13 @@ impl JiraState {
         });
     }
 
-    fn record_changelog(&mut self, issue_id: u64, actor: &str, items: Vec<ChangeItem>, now: i64) -> Option<ChangelogEntry> {
+    fn record_changelog(
+        &mut self,
+        issue_id: u64,
+        actor: &str,
+        items: Vec<ChangeItem>,
+        now: i64,
+    ) -> Option<ChangelogEntry> {
         if items.is_empty() {
             return None;
         }
@@ -692,19 +817,26 @@ impl JiraState {
     // ---- operations ------------------------------------------------------------------------
 
     /// `POST /issue`: validates the whole body first, then creates the issue.
-    pub fn create_issue(&mut self, actor: &str, body: &Value, version: ApiVersion, now: i64) -> Result<Created, JiraError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| JiraError::bad_request("Can not deserialize instance of IssueUpdateBean out of non-object token"))?;
-        let fields = match obj.get("fields") {
-            None => None,
-            Some(Value::Object(map)) => Some(map),
-            Some(_) => {
-                return Err(JiraError::bad_request(
+    pub fn create_issue(
+        &mut self,
+        actor: &str,
+        body: &Value,
+        version: ApiVersion,
+        now: i64,
+    ) -> Result<Created, JiraError> {
+        let obj = body.as_object().ok_or_else(|| {
+            JiraError::bad_request(
+                "Can not deserialize instance of IssueUpdateBean out of non-object token",
+            )
+        })?;
+        let fields =
+            match obj.get("fields") {
+                None => None,
+                Some(Value::Object(map)) => Some(map),
+                Some(_) => return Err(JiraError::bad_request(
                     "Can not deserialize instance of java.util.HashMap out of START_ARRAY token",
-                ))
-            }
-        };
+                )),
+            };
         let update = match obj.get("update") {
             None | Some(Value::Null) => None,
             Some(Value::Object(map)) => Some(map),
@@ -717,14 +849,22 @@ impl JiraState {
             Some(p) => {
                 let id = p.get("id").and_then(Value::as_str);
                 let key = p.get("key").and_then(Value::as_str);
-                id.or(key).and_then(|v| self.project_by_id_or_key(v)).cloned()
+                id.or(key)
+                    .and_then(|v| self.project_by_id_or_key(v))
+                    .cloned()
             }
             None => None,
         };
         let Some(project) = project else {
-            errors.insert("project".to_string(), "Specify a valid project ID or key".to_string());
+            errors.insert(
+                "project".to_string(),
+                "Specify a valid project ID or key".to_string(),
+            );
             if !fields_ref.contains_key("summary") {
-                errors.insert("summary".into(), "You must specify a summary of the issue.".into());
+                errors.insert(
+                    "summary".into(),
+                    "You must specify a summary of the issue.".into(),
+                );
             }
             return Err(JiraError::from_fields(errors));
         };
@@ -739,7 +879,10 @@ impl JiraState {
                 let found = project
                     .issue_types
                     .iter()
-                    .find(|t| Some(t.id.as_str()) == id || name.is_some_and(|n| n.eq_ignore_ascii_case(&t.name)))
+                    .find(|t| {
+                        Some(t.id.as_str()) == id
+                            || name.is_some_and(|n| n.eq_ignore_ascii_case(&t.name))
+                    })
                     .cloned();
                 if found.is_none() {
                     errors.insert(
@@ -754,12 +897,22 @@ impl JiraState {
                 found
             }
         };
-        let has_summary = fields_ref.contains_key("summary")
-            || update.is_some_and(|u| u.contains_key("summary"));
+        let has_summary =
+            fields_ref.contains_key("summary") || update.is_some_and(|u| u.contains_key("summary"));
         if !has_summary {
-            errors.insert("summary".into(), "You must specify a summary of the issue.".into());
+            errors.insert(
+                "summary".into(),
+                "You must specify a summary of the issue.".into(),
+            );
         }
-        let parsed = self.parse_changes(&project, Some(fields_ref), update, version, &[], &["project", "issuetype"]);
+        let parsed = self.parse_changes(
+            &project,
+            Some(fields_ref),
+            update,
+            version,
+            &[],
+            &["project", "issuetype"],
+        );
         let (changes, comments) = match parsed {
             Ok(ok) => ok,
             Err(mut e) => {
@@ -781,8 +934,12 @@ impl JiraState {
                 let mut out = Vec::new();
                 for item in items {
                     match (item.get("key").and_then(Value::as_str), item.get("value")) {
-                        (Some(k), Some(v)) if !k.is_empty() && k.len() <= 255 => out.push((k.to_string(), v.clone())),
-                        _ => return Err(JiraError::bad_request("Each issue property needs a 'key' (1-255 characters) and a 'value'.")),
+                        (Some(k), Some(v)) if !k.is_empty() && k.len() <= 255 => {
+                            out.push((k.to_string(), v.clone()))
+                        }
+                        _ => return Err(JiraError::bad_request(
+                            "Each issue property needs a 'key' (1-255 characters) and a 'value'.",
+                        )),
                     }
                 }
                 out
@@ -805,7 +962,12 @@ impl JiraState {
             summary: String::new(),
             description: None,
             environment: None,
-            priority_id: self.seed.priorities.get(2).or(self.seed.priorities.first()).map(|p| p.id.clone()),
+            priority_id: self
+                .seed
+                .priorities
+                .get(2)
+                .or(self.seed.priorities.first())
+                .map(|p| p.id.clone()),
             labels: Vec::new(),
             assignee: project.default_assignee.clone(),
             reporter: Some(actor.to_string()),
@@ -826,42 +988,74 @@ impl JiraState {
         self.apply_changes(&mut issue, changes);
         let key = issue.key.clone();
         self.issues.insert(id, issue.clone());
-        self.emit_issue_event("jira:issue_created", "issue_created", actor, &issue, None, None, now);
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_created",
+                type_name: "issue_created",
+                changelog: None,
+                comment: None,
+            },
+            actor,
+            &issue,
+            now,
+        );
         for (body, visibility) in comments {
             self.add_comment(actor, &key, body, visibility, now)?;
         }
-        let transition = obj
-            .get("transition")
-            .filter(|t| !t.is_null())
-            .map(|t| {
-                let tid = t.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-                self.transition(actor, &key, &tid, now)
-            });
-        Ok(Created { id, key, transition })
+        let transition = obj.get("transition").filter(|t| !t.is_null()).map(|t| {
+            let tid = t
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            self.transition(actor, &key, &tid, now)
+        });
+        Ok(Created {
+            id,
+            key,
+            transition,
+        })
     }
 
     /// `PUT /issue/{k}`.
-    pub fn edit_issue(&mut self, actor: &str, id_or_key: &str, body: &Value, version: ApiVersion, now: i64) -> Result<(), JiraError> {
+    pub fn edit_issue(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        body: &Value,
+        version: ApiVersion,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue = self.issue(id_or_key)?.clone();
-        let obj = body
-            .as_object()
-            .ok_or_else(|| JiraError::bad_request("Can not deserialize instance of IssueUpdateBean out of non-object token"))?;
-        let fields = match obj.get("fields") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(m)) => Some(m),
-            Some(_) => {
-                return Err(JiraError::bad_request(
+        let obj = body.as_object().ok_or_else(|| {
+            JiraError::bad_request(
+                "Can not deserialize instance of IssueUpdateBean out of non-object token",
+            )
+        })?;
+        let fields =
+            match obj.get("fields") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(m)) => Some(m),
+                Some(_) => return Err(JiraError::bad_request(
                     "Can not deserialize instance of java.util.HashMap out of START_ARRAY token",
-                ))
-            }
-        };
+                )),
+            };
         let update = match obj.get("update") {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
             Some(_) => return Err(JiraError::bad_request("'update' must be an object")),
         };
         let mut errors = BTreeMap::new();
-        for name in ["project", "status", "creator", "created", "updated", "resolutiondate", "comment", "attachment"] {
+        for name in [
+            "project",
+            "status",
+            "creator",
+            "created",
+            "updated",
+            "resolutiondate",
+            "comment",
+            "attachment",
+        ] {
             if fields.is_some_and(|f| f.contains_key(name)) {
                 errors.insert(name.to_string(), cannot_set(name));
             }
@@ -872,8 +1066,14 @@ impl JiraState {
         let project = self
             .project_by_id(&issue.project_id)
             .cloned()
-            .ok_or_else(|| JiraError::message(StatusCode::UNPROCESSABLE_ENTITY, "The issue's project no longer exists."))?;
-        let (changes, comments) = self.parse_changes(&project, fields, update, version, &issue.labels, &[])?;
+            .ok_or_else(|| {
+                JiraError::message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "The issue's project no longer exists.",
+                )
+            })?;
+        let (changes, comments) =
+            self.parse_changes(&project, fields, update, version, &issue.labels, &[])?;
         self.apply_and_emit(actor, issue.id, changes, now);
         for (body, visibility) in comments {
             self.add_comment(actor, &issue.key, body, visibility, now)?;
@@ -881,7 +1081,13 @@ impl JiraState {
         Ok(())
     }
 
-    fn apply_and_emit(&mut self, actor: &str, issue_id: u64, changes: Vec<FieldChange>, now: i64) -> Option<ChangelogEntry> {
+    fn apply_and_emit(
+        &mut self,
+        actor: &str,
+        issue_id: u64,
+        changes: Vec<FieldChange>,
+        now: i64,
+    ) -> Option<ChangelogEntry> {
         let mut issue = self.issues.get(&issue_id)?.clone();
         let items = self.apply_changes(&mut issue, changes);
         if items.is_empty() {
@@ -891,16 +1097,39 @@ impl JiraState {
         self.issues.insert(issue_id, issue);
         let entry = self.record_changelog(issue_id, actor, items, now)?;
         let snapshot = self.issues.get(&issue_id)?.clone();
-        let type_name = if only_assignee { "issue_assigned" } else { "issue_updated" };
-        self.emit_issue_event("jira:issue_updated", type_name, actor, &snapshot, Some(&entry), None, now);
+        let type_name = if only_assignee {
+            "issue_assigned"
+        } else {
+            "issue_updated"
+        };
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_updated",
+                type_name,
+                changelog: Some(&entry),
+                comment: None,
+            },
+            actor,
+            &snapshot,
+            now,
+        );
         Some(entry)
     }
 
     /// `POST /issue/{k}/transitions` body handling.
-    pub fn do_transition(&mut self, actor: &str, id_or_key: &str, body: &Value, version: ApiVersion, now: i64) -> Result<(), JiraError> {
+    pub fn do_transition(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        body: &Value,
+        version: ApiVersion,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue = self.issue(id_or_key)?.clone();
         let Some(obj) = body.as_object() else {
-            return Err(JiraError::bad_request("Can not deserialize instance of IssueUpdateBean out of non-object token"));
+            return Err(JiraError::bad_request(
+                "Can not deserialize instance of IssueUpdateBean out of non-object token",
+            ));
         };
         let transition_id = match obj.get("transition") {
             Some(t) => match t.get("id") {
@@ -910,20 +1139,34 @@ impl JiraState {
             },
             None => return Err(JiraError::bad_request("Missing 'transition' identifier")),
         };
-        let workflow = self
-            .workflow_of(&issue)
-            .cloned()
-            .ok_or_else(|| JiraError::message(StatusCode::UNPROCESSABLE_ENTITY, "The issue's workflow no longer exists."))?;
-        if !workflow.available_from(&issue.status_id).iter().any(|t| t.id == transition_id) {
-            return Err(JiraError::bad_request(format!("Transition id '{transition_id}' is not valid for this issue.")));
+        let workflow = self.workflow_of(&issue).cloned().ok_or_else(|| {
+            JiraError::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The issue's workflow no longer exists.",
+            )
+        })?;
+        if !workflow
+            .available_from(&issue.status_id)
+            .iter()
+            .any(|t| t.id == transition_id)
+        {
+            return Err(JiraError::bad_request(format!(
+                "Transition id '{transition_id}' is not valid for this issue."
+            )));
         }
         let project = self
             .project_by_id(&issue.project_id)
             .cloned()
-            .ok_or_else(|| JiraError::message(StatusCode::UNPROCESSABLE_ENTITY, "The issue's project no longer exists."))?;
+            .ok_or_else(|| {
+                JiraError::message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "The issue's project no longer exists.",
+                )
+            })?;
         let fields = obj.get("fields").and_then(Value::as_object);
         let update = obj.get("update").and_then(Value::as_object);
-        let (changes, comments) = self.parse_changes(&project, fields, update, version, &issue.labels, &[])?;
+        let (changes, comments) =
+            self.parse_changes(&project, fields, update, version, &issue.labels, &[])?;
         self.transition_with(actor, issue.id, &transition_id, changes, now)?;
         for (body, visibility) in comments {
             self.add_comment(actor, &issue.key, body, visibility, now)?;
@@ -932,17 +1175,29 @@ impl JiraState {
     }
 
     /// Performs a transition by id or (case-insensitive) name, as a human would in the UI.
-    pub fn transition(&mut self, actor: &str, id_or_key: &str, transition: &str, now: i64) -> Result<(), JiraError> {
+    pub fn transition(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        transition: &str,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue = self.issue(id_or_key)?.clone();
-        let workflow = self
-            .workflow_of(&issue)
-            .cloned()
-            .ok_or_else(|| JiraError::message(StatusCode::UNPROCESSABLE_ENTITY, "The issue's workflow no longer exists."))?;
+        let workflow = self.workflow_of(&issue).cloned().ok_or_else(|| {
+            JiraError::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The issue's workflow no longer exists.",
+            )
+        })?;
         let available = workflow.available_from(&issue.status_id);
         let chosen = available
             .iter()
             .find(|t| t.id == transition)
-            .or_else(|| available.iter().find(|t| t.name.eq_ignore_ascii_case(transition)))
+            .or_else(|| {
+                available
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(transition))
+            })
             .or_else(|| {
                 available.iter().find(|t| {
                     workflow
@@ -951,27 +1206,50 @@ impl JiraState {
                 })
             })
             .map(|t| t.id.clone())
-            .ok_or_else(|| JiraError::bad_request(format!("Transition id '{transition}' is not valid for this issue.")))?;
+            .ok_or_else(|| {
+                JiraError::bad_request(format!(
+                    "Transition id '{transition}' is not valid for this issue."
+                ))
+            })?;
         self.transition_with(actor, issue.id, &chosen, Vec::new(), now)
     }
 
-    fn transition_with(&mut self, actor: &str, issue_id: u64, transition_id: &str, changes: Vec<FieldChange>, now: i64) -> Result<(), JiraError> {
-        let mut issue = self.issues.get(&issue_id).cloned().ok_or_else(JiraError::issue_not_found)?;
-        let workflow = self
-            .workflow_of(&issue)
+    fn transition_with(
+        &mut self,
+        actor: &str,
+        issue_id: u64,
+        transition_id: &str,
+        changes: Vec<FieldChange>,
+        now: i64,
+    ) -> Result<(), JiraError> {
+        let mut issue = self
+            .issues
+            .get(&issue_id)
             .cloned()
-            .ok_or_else(|| JiraError::message(StatusCode::UNPROCESSABLE_ENTITY, "The issue's workflow no longer exists."))?;
+            .ok_or_else(JiraError::issue_not_found)?;
+        let workflow = self.workflow_of(&issue).cloned().ok_or_else(|| {
+            JiraError::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The issue's workflow no longer exists.",
+            )
+        })?;
         let transition = workflow
             .transitions
             .iter()
             .find(|t| t.id == transition_id)
             .cloned()
-            .ok_or_else(|| JiraError::bad_request(format!("Transition id '{transition_id}' is not valid for this issue.")))?;
+            .ok_or_else(|| {
+                JiraError::bad_request(format!(
+                    "Transition id '{transition_id}' is not valid for this issue."
+                ))
+            })?;
         let from = workflow.status(&issue.status_id).cloned();
-        let to = workflow
-            .status(&transition.to)
-            .cloned()
-            .ok_or_else(|| JiraError::message(StatusCode::UNPROCESSABLE_ENTITY, "The transition's target status no longer exists."))?;
+        let to = workflow.status(&transition.to).cloned().ok_or_else(|| {
+            JiraError::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The transition's target status no longer exists.",
+            )
+        })?;
         let mut items = vec![ChangeItem {
             field: "status".into(),
             fieldtype: "jira".into(),
@@ -987,16 +1265,24 @@ impl JiraState {
             issue.status_category_changed_ms = now;
         }
         let mut all_changes = changes;
-        let explicit_resolution = all_changes.iter().any(|c| matches!(c, FieldChange::Resolution(_)));
+        let explicit_resolution = all_changes
+            .iter()
+            .any(|c| matches!(c, FieldChange::Resolution(_)));
         if !explicit_resolution {
             if to.category == StatusCategory::Done && issue.resolution.is_none() {
-                all_changes.push(FieldChange::Resolution(Some(Resolution { id: "10000".into(), name: "Done".into() })));
+                all_changes.push(FieldChange::Resolution(Some(Resolution {
+                    id: "10000".into(),
+                    name: "Done".into(),
+                })));
             } else if to.category != StatusCategory::Done && issue.resolution.is_some() {
                 all_changes.push(FieldChange::Resolution(None));
             }
         }
         items.extend(self.apply_changes(&mut issue, all_changes));
-        issue.resolution_ms = issue.resolution.as_ref().map(|_| issue.resolution_ms.unwrap_or(now));
+        issue.resolution_ms = issue
+            .resolution
+            .as_ref()
+            .map(|_| issue.resolution_ms.unwrap_or(now));
         issue.transitions_applied.push(AppliedTransition {
             transition_id: transition.id.clone(),
             name: transition.name.clone(),
@@ -1009,12 +1295,33 @@ impl JiraState {
         let entry = self
             .record_changelog(issue_id, actor, items, now)
             .ok_or_else(JiraError::issue_not_found)?;
-        let snapshot = self.issues.get(&issue_id).cloned().ok_or_else(JiraError::issue_not_found)?;
-        self.emit_issue_event("jira:issue_updated", "issue_generic", actor, &snapshot, Some(&entry), None, now);
+        let snapshot = self
+            .issues
+            .get(&issue_id)
+            .cloned()
+            .ok_or_else(JiraError::issue_not_found)?;
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_updated",
+                type_name: "issue_generic",
+                changelog: Some(&entry),
+                comment: None,
+            },
+            actor,
+            &snapshot,
+            now,
+        );
         Ok(())
     }
 
-    pub fn add_comment(&mut self, actor: &str, id_or_key: &str, body: RichText, visibility: Option<Value>, now: i64) -> Result<(u64, u64), JiraError> {
+    pub fn add_comment(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        body: RichText,
+        visibility: Option<Value>,
+        now: i64,
+    ) -> Result<(u64, u64), JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
         self.next_comment_id += 1;
         let comment = Comment {
@@ -1026,24 +1333,59 @@ impl JiraState {
             updated_ms: now,
             visibility,
         };
-        let issue = self.issues.get_mut(&issue_id).ok_or_else(JiraError::issue_not_found)?;
+        let issue = self
+            .issues
+            .get_mut(&issue_id)
+            .ok_or_else(JiraError::issue_not_found)?;
         issue.comments.push(comment.clone());
         issue.updated_ms = issue.updated_ms.max(now);
         let snapshot = issue.clone();
         let comment_json = render::comment_json(self, &snapshot, &comment, self.webhook_format);
-        self.emit_comment_event("comment_created", &snapshot, comment_json.clone(), now, false);
-        self.emit_issue_event("jira:issue_updated", "issue_commented", actor, &snapshot, None, Some(comment_json), now);
+        self.emit_comment_event(
+            "comment_created",
+            &snapshot,
+            comment_json.clone(),
+            now,
+            false,
+        );
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_updated",
+                type_name: "issue_commented",
+                changelog: None,
+                comment: Some(comment_json),
+            },
+            actor,
+            &snapshot,
+            now,
+        );
         Ok((issue_id, comment.id))
     }
 
-    pub fn update_comment(&mut self, actor: &str, id_or_key: &str, comment_id: &str, body: RichText, visibility: Option<Value>, now: i64) -> Result<(), JiraError> {
+    pub fn update_comment(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        comment_id: &str,
+        body: RichText,
+        visibility: Option<Value>,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
-        let issue = self.issues.get_mut(&issue_id).ok_or_else(JiraError::issue_not_found)?;
+        let issue = self
+            .issues
+            .get_mut(&issue_id)
+            .ok_or_else(JiraError::issue_not_found)?;
         let comment = issue
             .comments
             .iter_mut()
             .find(|c| c.id.to_string() == comment_id)
-            .ok_or_else(|| JiraError::message(StatusCode::NOT_FOUND, format!("Can not find a comment for the id: {comment_id}.")))?;
+            .ok_or_else(|| {
+                JiraError::message(
+                    StatusCode::NOT_FOUND,
+                    format!("Can not find a comment for the id: {comment_id}."),
+                )
+            })?;
         comment.body = body;
         comment.update_author = actor.to_string();
         comment.updated_ms = now;
@@ -1054,46 +1396,109 @@ impl JiraState {
         issue.updated_ms = issue.updated_ms.max(now);
         let snapshot = issue.clone();
         let comment_json = render::comment_json(self, &snapshot, &comment, self.webhook_format);
-        self.emit_comment_event("comment_updated", &snapshot, comment_json.clone(), now, false);
-        self.emit_issue_event("jira:issue_updated", "issue_comment_edited", actor, &snapshot, None, Some(comment_json), now);
+        self.emit_comment_event(
+            "comment_updated",
+            &snapshot,
+            comment_json.clone(),
+            now,
+            false,
+        );
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_updated",
+                type_name: "issue_comment_edited",
+                changelog: None,
+                comment: Some(comment_json),
+            },
+            actor,
+            &snapshot,
+            now,
+        );
         Ok(())
     }
 
-    pub fn delete_comment(&mut self, actor: &str, id_or_key: &str, comment_id: &str, now: i64) -> Result<(), JiraError> {
+    pub fn delete_comment(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        comment_id: &str,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
-        let issue = self.issues.get_mut(&issue_id).ok_or_else(JiraError::issue_not_found)?;
+        let issue = self
+            .issues
+            .get_mut(&issue_id)
+            .ok_or_else(JiraError::issue_not_found)?;
         let position = issue
             .comments
             .iter()
             .position(|c| c.id.to_string() == comment_id)
-            .ok_or_else(|| JiraError::message(StatusCode::NOT_FOUND, format!("Can not find a comment for the id: {comment_id}.")))?;
+            .ok_or_else(|| {
+                JiraError::message(
+                    StatusCode::NOT_FOUND,
+                    format!("Can not find a comment for the id: {comment_id}."),
+                )
+            })?;
         let comment = issue.comments.remove(position);
         issue.updated_ms = issue.updated_ms.max(now);
         let snapshot = issue.clone();
         let comment_json = render::comment_json(self, &snapshot, &comment, self.webhook_format);
-        self.emit_comment_event("comment_deleted", &snapshot, comment_json.clone(), now, false);
-        self.emit_issue_event("jira:issue_updated", "issue_comment_deleted", actor, &snapshot, None, Some(comment_json), now);
+        self.emit_comment_event(
+            "comment_deleted",
+            &snapshot,
+            comment_json.clone(),
+            now,
+            false,
+        );
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_updated",
+                type_name: "issue_comment_deleted",
+                changelog: None,
+                comment: Some(comment_json),
+            },
+            actor,
+            &snapshot,
+            now,
+        );
         Ok(())
     }
 
     /// Parses an assign body: v3 `{"accountId": …}`, v2 `{"name": …}` (or `key`); `null`
     /// unassigns, `"-1"` means the project's default assignee.
-    pub fn parse_assignee_body(&self, issue: &Issue, body: &Value, version: ApiVersion) -> Result<Option<String>, JiraError> {
+    pub fn parse_assignee_body(
+        &self,
+        issue: &Issue,
+        body: &Value,
+        version: ApiVersion,
+    ) -> Result<Option<String>, JiraError> {
         let Some(obj) = body.as_object() else {
-            return Err(JiraError::bad_request("The request body must be a user object."));
+            return Err(JiraError::bad_request(
+                "The request body must be a user object.",
+            ));
         };
         let identifiers: Vec<&str> = ["accountId", "name", "key"]
             .into_iter()
             .filter(|k| obj.contains_key(*k))
             .collect();
         if identifiers.len() > 1 {
-            return Err(JiraError::bad_request("Only one of 'accountId', 'name' and 'key' may be given."));
+            return Err(JiraError::bad_request(
+                "Only one of 'accountId', 'name' and 'key' may be given.",
+            ));
         }
         let (field, value) = match (version, identifiers.first()) {
             (ApiVersion::V3, Some(&"accountId")) => ("accountId", &obj["accountId"]),
             (ApiVersion::V2, Some(&f)) if f == "name" || f == "key" => (f, &obj[f]),
-            (ApiVersion::V3, _) => return Err(JiraError::bad_request("'accountId' must be specified to assign an issue.")),
-            (ApiVersion::V2, _) => return Err(JiraError::bad_request("'name' must be specified to assign an issue.")),
+            (ApiVersion::V3, _) => {
+                return Err(JiraError::bad_request(
+                    "'accountId' must be specified to assign an issue.",
+                ))
+            }
+            (ApiVersion::V2, _) => {
+                return Err(JiraError::bad_request(
+                    "'name' must be specified to assign an issue.",
+                ))
+            }
         };
         match value {
             Value::Null => Ok(None),
@@ -1108,34 +1513,86 @@ impl JiraState {
                 };
                 match user {
                     Some(u) if u.active => Ok(Some(u.account_id.clone())),
-                    Some(_) => Err(field_error("assignee", format!("User '{s}' cannot be assigned issues."))),
-                    None => Err(field_error("assignee", format!("User '{s}' does not exist."))),
+                    Some(_) => Err(field_error(
+                        "assignee",
+                        format!("User '{s}' cannot be assigned issues."),
+                    )),
+                    None => Err(field_error(
+                        "assignee",
+                        format!("User '{s}' does not exist."),
+                    )),
                 }
             }
-            _ => Err(JiraError::bad_request(format!("'{field}' must be a string or null."))),
+            _ => Err(JiraError::bad_request(format!(
+                "'{field}' must be a string or null."
+            ))),
         }
     }
 
-    pub fn assign(&mut self, actor: &str, id_or_key: &str, account_id: Option<String>, now: i64) -> Result<(), JiraError> {
+    pub fn assign(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        account_id: Option<String>,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
         if let Some(id) = &account_id {
             if self.user(id).is_none() {
-                return Err(field_error("assignee", format!("User '{id}' does not exist.")));
+                return Err(field_error(
+                    "assignee",
+                    format!("User '{id}' does not exist."),
+                ));
             }
         }
-        self.apply_and_emit(actor, issue_id, vec![FieldChange::Assignee(account_id)], now);
+        self.apply_and_emit(
+            actor,
+            issue_id,
+            vec![FieldChange::Assignee(account_id)],
+            now,
+        );
         Ok(())
     }
 
     /// Edits fields as a human (v3 semantics for rich text and users).
-    pub fn edit_fields(&mut self, actor: &str, id_or_key: &str, fields: &Value, now: i64) -> Result<(), JiraError> {
-        self.edit_issue(actor, id_or_key, &json!({"fields": fields}), ApiVersion::V3, now)
+    pub fn edit_fields(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        fields: &Value,
+        now: i64,
+    ) -> Result<(), JiraError> {
+        self.edit_issue(
+            actor,
+            id_or_key,
+            &json!({"fields": fields}),
+            ApiVersion::V3,
+            now,
+        )
     }
 
-    pub fn delete_issue(&mut self, actor: &str, id_or_key: &str, now: i64) -> Result<(), JiraError> {
+    pub fn delete_issue(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        now: i64,
+    ) -> Result<(), JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
-        let issue = self.issues.remove(&issue_id).ok_or_else(JiraError::issue_not_found)?;
-        self.emit_issue_event("jira:issue_deleted", "issue_deleted", actor, &issue, None, None, now);
+        let issue = self
+            .issues
+            .remove(&issue_id)
+            .ok_or_else(JiraError::issue_not_found)?;
+        self.emit_issue_event(
+            IssueEvent {
+                name: "jira:issue_deleted",
+                type_name: "issue_deleted",
+                changelog: None,
+                comment: None,
+            },
+            actor,
+            &issue,
+            now,
+        );
         for comment in &issue.comments {
             let comment_json = render::comment_json(self, &issue, comment, self.webhook_format);
             self.emit_comment_event("comment_deleted", &issue, comment_json, now, true);
@@ -1144,32 +1601,57 @@ impl JiraState {
     }
 
     /// Sets an entity property; returns whether it was newly created.
-    pub fn set_property(&mut self, id_or_key: &str, key: &str, value: Value) -> Result<bool, JiraError> {
+    pub fn set_property(
+        &mut self,
+        id_or_key: &str,
+        key: &str,
+        value: Value,
+    ) -> Result<bool, JiraError> {
         if key.is_empty() || key.chars().count() > 255 {
-            return Err(JiraError::bad_request("The property key must be between 1 and 255 characters."));
+            return Err(JiraError::bad_request(
+                "The property key must be between 1 and 255 characters.",
+            ));
         }
         let issue_id = self.issue(id_or_key)?.id;
-        let issue = self.issues.get_mut(&issue_id).ok_or_else(JiraError::issue_not_found)?;
+        let issue = self
+            .issues
+            .get_mut(&issue_id)
+            .ok_or_else(JiraError::issue_not_found)?;
         Ok(issue.properties.insert(key.to_string(), value).is_none())
     }
 
     pub fn delete_property(&mut self, id_or_key: &str, key: &str) -> Result<(), JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
-        let issue = self.issues.get_mut(&issue_id).ok_or_else(JiraError::issue_not_found)?;
-        issue
-            .properties
-            .remove(key)
-            .map(|_| ())
-            .ok_or_else(|| JiraError::message(StatusCode::NOT_FOUND, format!("The property with key '{key}' does not exist.")))
+        let issue = self
+            .issues
+            .get_mut(&issue_id)
+            .ok_or_else(JiraError::issue_not_found)?;
+        issue.properties.remove(key).map(|_| ()).ok_or_else(|| {
+            JiraError::message(
+                StatusCode::NOT_FOUND,
+                format!("The property with key '{key}' does not exist."),
+            )
+        })
     }
 
-    pub fn add_attachments(&mut self, actor: &str, id_or_key: &str, files: Vec<NewAttachment>, now: i64) -> Result<Vec<u64>, JiraError> {
+    pub fn add_attachments(
+        &mut self,
+        actor: &str,
+        id_or_key: &str,
+        files: Vec<NewAttachment>,
+        now: i64,
+    ) -> Result<Vec<u64>, JiraError> {
         let issue_id = self.issue(id_or_key)?.id;
         if files.is_empty() {
-            return Err(JiraError::bad_request("The request did not contain any file parts named 'file'."));
+            return Err(JiraError::bad_request(
+                "The request did not contain any file parts named 'file'.",
+            ));
         }
         if files.len() > 60 {
-            return Err(JiraError::message(StatusCode::PAYLOAD_TOO_LARGE, "More than 60 files were uploaded in one request."));
+            return Err(JiraError::message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "More than 60 files were uploaded in one request.",
+            ));
         }
         for file in &files {
             if file.data.len() > self.attachment_max_bytes {
@@ -1212,7 +1694,17 @@ impl JiraState {
         }
         if let Some(entry) = self.record_changelog(issue_id, actor, items, now) {
             if let Some(snapshot) = self.issues.get(&issue_id).cloned() {
-                self.emit_issue_event("jira:issue_updated", "issue_updated", actor, &snapshot, Some(&entry), None, now);
+                self.emit_issue_event(
+                    IssueEvent {
+                        name: "jira:issue_updated",
+                        type_name: "issue_updated",
+                        changelog: Some(&entry),
+                        comment: None,
+                    },
+                    actor,
+                    &snapshot,
+                    now,
+                );
             }
         }
         Ok(ids)
@@ -1263,7 +1755,10 @@ impl JiraState {
             labels: issue.labels.clone(),
             status_id: issue.status_id.clone(),
             status_name: status.map(|s| s.name.clone()).unwrap_or_default(),
-            status_category: status.map(|s| s.category.key()).unwrap_or("new").to_string(),
+            status_category: status
+                .map(|s| s.category.key())
+                .unwrap_or("new")
+                .to_string(),
             updated_ms: issue.updated_ms,
             created_ms: issue.created_ms,
             assignee: self.user_facts(issue.assignee.as_deref()),
@@ -1276,7 +1771,11 @@ impl JiraState {
             priority_id: issue.priority_id.clone(),
             priority_name: priority.map(|p| p.name.clone()),
             summary: issue.summary.clone(),
-            description_text: issue.description.as_ref().map(RichText::as_wiki).unwrap_or_default(),
+            description_text: issue
+                .description
+                .as_ref()
+                .map(RichText::as_wiki)
+                .unwrap_or_default(),
             comments_text: issue.comments.iter().map(|c| c.body.as_wiki()).collect(),
             resolution: issue.resolution.as_ref().map(|r| r.name.clone()),
             properties: issue.properties.clone(),
@@ -1305,17 +1804,37 @@ impl JiraState {
             for value in values {
                 use super::jql::Field;
                 let (known, field) = match &clause.field {
-                    Field::Project => (self.project_by_id_or_key(value).is_some() || self.seed.projects.iter().any(|p| p.name.eq_ignore_ascii_case(value)), "project"),
+                    Field::Project => (
+                        self.project_by_id_or_key(value).is_some()
+                            || self
+                                .seed
+                                .projects
+                                .iter()
+                                .any(|p| p.name.eq_ignore_ascii_case(value)),
+                        "project",
+                    ),
                     Field::Status => (
-                        self.seed.projects.iter().any(|p| p.workflow.statuses.iter().any(|s| s.id == value || s.name.eq_ignore_ascii_case(value))),
+                        self.seed.projects.iter().any(|p| {
+                            p.workflow
+                                .statuses
+                                .iter()
+                                .any(|s| s.id == value || s.name.eq_ignore_ascii_case(value))
+                        }),
                         "status",
                     ),
                     Field::IssueType => (
-                        self.seed.projects.iter().any(|p| p.issue_types.iter().any(|t| t.id == value || t.name.eq_ignore_ascii_case(value))),
+                        self.seed.projects.iter().any(|p| {
+                            p.issue_types
+                                .iter()
+                                .any(|t| t.id == value || t.name.eq_ignore_ascii_case(value))
+                        }),
                         "issuetype",
                     ),
                     Field::Priority => (
-                        self.seed.priorities.iter().any(|p| p.id == value || p.name.eq_ignore_ascii_case(value)),
+                        self.seed
+                            .priorities
+                            .iter()
+                            .any(|p| p.id == value || p.name.eq_ignore_ascii_case(value)),
                         "priority",
                     ),
                     Field::Assignee | Field::Reporter => (
@@ -1325,18 +1844,26 @@ impl JiraState {
                                 || u.email.eq_ignore_ascii_case(value)
                                 || u.display_name.eq_ignore_ascii_case(value)
                         }),
-                        if clause.field == Field::Assignee { "assignee" } else { "reporter" },
+                        if clause.field == Field::Assignee {
+                            "assignee"
+                        } else {
+                            "reporter"
+                        },
                     ),
                     Field::Key => {
                         if self.find_issue_id(value).is_none() {
-                            messages.push(format!("An issue with key '{value}' does not exist for field 'key'."));
+                            messages.push(format!(
+                                "An issue with key '{value}' does not exist for field 'key'."
+                            ));
                         }
                         continue;
                     }
                     _ => continue,
                 };
                 if !known {
-                    messages.push(format!("The value '{value}' does not exist for the field '{field}'."));
+                    messages.push(format!(
+                        "The value '{value}' does not exist for the field '{field}'."
+                    ));
                 }
             }
         }
@@ -1357,7 +1884,9 @@ impl JiraState {
             let facts = self.facts(issue);
             let keep = match &query.filter {
                 None => true,
-                Some(expr) => jql::eval(expr, &facts, ctx).map_err(|e| JiraError::bad_request(e.0))?,
+                Some(expr) => {
+                    jql::eval(expr, &facts, ctx).map_err(|e| JiraError::bad_request(e.0))?
+                }
             };
             if keep {
                 matched.push(facts);
@@ -1396,14 +1925,21 @@ impl JiraState {
 
     pub fn set_workflow(&mut self, project: &str, workflow: Workflow) -> Result<(), String> {
         workflow.check().map_err(|e| e.to_string())?;
-        let p = self.project_mut(project).ok_or_else(|| format!("no project {project}"))?;
+        let p = self
+            .project_mut(project)
+            .ok_or_else(|| format!("no project {project}"))?;
         p.workflow = workflow;
         Ok(())
     }
 
     pub fn add_project(&mut self, project: ProjectDef) -> Result<(), String> {
         project.workflow.check().map_err(|e| e.to_string())?;
-        if self.seed.projects.iter().any(|p| p.id == project.id || p.key.eq_ignore_ascii_case(&project.key)) {
+        if self
+            .seed
+            .projects
+            .iter()
+            .any(|p| p.id == project.id || p.key.eq_ignore_ascii_case(&project.key))
+        {
             return Err(format!("project {} already exists", project.key));
         }
         self.seed.projects.push(project);
@@ -1411,7 +1947,12 @@ impl JiraState {
     }
 
     pub fn add_user(&mut self, user: UserDef) -> Result<(), String> {
-        if self.seed.users.iter().any(|u| u.account_id == user.account_id) {
+        if self
+            .seed
+            .users
+            .iter()
+            .any(|u| u.account_id == user.account_id)
+        {
             return Err(format!("user {} already exists", user.account_id));
         }
         self.seed.users.push(user);

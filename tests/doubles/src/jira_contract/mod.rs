@@ -101,24 +101,32 @@ pub struct JiraContract {
 }
 
 fn split_path(path: &str) -> Vec<&str> {
-    path.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect()
+    path.trim_end_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 impl JiraContract {
     /// Parses an OpenAPI document.
     pub fn from_json(text: &str) -> Result<Self, ContractError> {
         let spec: Value = serde_json::from_str(text)?;
-        let paths = spec.get("paths").and_then(Value::as_object).ok_or(ContractError::NoPaths)?;
+        let paths = spec
+            .get("paths")
+            .and_then(Value::as_object)
+            .ok_or(ContractError::NoPaths)?;
         let templates = paths
             .keys()
             .map(|raw| Template {
                 raw: raw.clone(),
                 segments: split_path(raw)
                     .into_iter()
-                    .map(|s| match s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
-                        Some(name) => Segment::Param(name.to_string()),
-                        None => Segment::Literal(s.to_string()),
-                    })
+                    .map(
+                        |s| match s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                            Some(name) => Segment::Param(name.to_string()),
+                            None => Segment::Literal(s.to_string()),
+                        },
+                    )
                     .collect(),
             })
             .collect();
@@ -148,18 +156,21 @@ impl JiraContract {
             let mut params = BTreeMap::new();
             let mut literals = 0;
             let mut score_key = 0usize;
-            let fits = template.segments.iter().zip(&parts).enumerate().all(|(i, (seg, part))| match seg {
-                Segment::Literal(l) => {
-                    literals += 1;
-                    // Earlier literal segments weigh more (left-to-right specificity).
-                    score_key += 1 << (parts.len() - i).min(40);
-                    l == part
-                }
-                Segment::Param(name) => {
-                    params.insert(name.clone(), (*part).to_string());
-                    true
-                }
-            });
+            let fits =
+                template.segments.iter().zip(&parts).enumerate().all(
+                    |(i, (seg, part))| match seg {
+                        Segment::Literal(l) => {
+                            literals += 1;
+                            // Earlier literal segments weigh more (left-to-right specificity).
+                            score_key += 1 << (parts.len() - i).min(40);
+                            l == part
+                        }
+                        Segment::Param(name) => {
+                            params.insert(name.clone(), (*part).to_string());
+                            true
+                        }
+                    },
+                );
             let _ = literals;
             if fits && best.as_ref().is_none_or(|(s, _, _)| score_key > *s) {
                 best = Some((score_key, template, params));
@@ -168,7 +179,11 @@ impl JiraContract {
         best.map(|(_, t, p)| (t.raw.clone(), p))
     }
 
-    fn erratum_allows(operation_id: Option<&str>, json_path: &str, body_value: Option<&Value>) -> bool {
+    fn erratum_allows(
+        operation_id: Option<&str>,
+        json_path: &str,
+        body_value: Option<&Value>,
+    ) -> bool {
         SPEC_ERRATA.iter().any(|e| {
             Some(e.operation_id) == operation_id
                 && e.json_path == json_path
@@ -187,16 +202,23 @@ impl JiraContract {
         body: &[u8],
     ) -> Vec<ContractViolation> {
         let mut out = Vec::new();
-        let violation = |location: &str, json_path: &str, message: String, op: Option<&str>| ContractViolation {
-            method: method.to_ascii_uppercase(),
-            path: path.to_string(),
-            operation_id: op.map(str::to_string),
-            location: location.to_string(),
-            json_path: json_path.to_string(),
-            message,
+        let violation = |location: &str, json_path: &str, message: String, op: Option<&str>| {
+            ContractViolation {
+                method: method.to_ascii_uppercase(),
+                path: path.to_string(),
+                operation_id: op.map(str::to_string),
+                location: location.to_string(),
+                json_path: json_path.to_string(),
+                message,
+            }
         };
         let Some((template, path_params)) = self.match_path(path) else {
-            out.push(violation("path", "", format!("no operation in the spec matches path {path}"), None));
+            out.push(violation(
+                "path",
+                "",
+                format!("no operation in the spec matches path {path}"),
+                None,
+            ));
             return out;
         };
         let method_lower = method.to_ascii_lowercase();
@@ -205,12 +227,25 @@ impl JiraContract {
             template.replace('~', "~0").replace('/', "~1"),
             method_lower
         )) else {
-            out.push(violation("method", "", format!("{} is not defined for {template}", method.to_ascii_uppercase()), None));
+            out.push(violation(
+                "method",
+                "",
+                format!(
+                    "{} is not defined for {template}",
+                    method.to_ascii_uppercase()
+                ),
+                None,
+            ));
             return out;
         };
         let op_id = operation.get("operationId").and_then(Value::as_str);
         if operation.get("deprecated").and_then(Value::as_bool) == Some(true) {
-            out.push(violation("operation", "", format!("{} {template} is deprecated", method.to_ascii_uppercase()), op_id));
+            out.push(violation(
+                "operation",
+                "",
+                format!("{} {template} is deprecated", method.to_ascii_uppercase()),
+                op_id,
+            ));
         }
         let validator = SchemaValidator::new(&self.spec);
 
@@ -222,7 +257,10 @@ impl JiraContract {
             .unwrap_or_default();
         let mut query_values: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-            query_values.entry(k.into_owned()).or_default().push(v.into_owned());
+            query_values
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
         }
         for param in &declared {
             let name = param.get("name").and_then(Value::as_str).unwrap_or("");
@@ -236,73 +274,132 @@ impl JiraContract {
             };
             if values.is_empty() {
                 if required {
-                    out.push(violation(location, name, format!("required {location} parameter '{name}' is missing"), op_id));
+                    out.push(violation(
+                        location,
+                        name,
+                        format!("required {location} parameter '{name}' is missing"),
+                        op_id,
+                    ));
                 }
                 continue;
             }
             if let Some(schema) = schema.and_then(|s| validator.resolve(s)) {
                 let is_array = schema.get("type").and_then(Value::as_str) == Some("array");
-                let item_schema = if is_array { schema.get("items").unwrap_or(&Value::Null) } else { schema };
+                let item_schema = if is_array {
+                    schema.get("items").unwrap_or(&Value::Null)
+                } else {
+                    schema
+                };
                 let scalars: Vec<String> = if is_array {
-                    values.iter().flat_map(|v| v.split(',').map(str::to_string)).collect()
+                    values
+                        .iter()
+                        .flat_map(|v| v.split(',').map(str::to_string))
+                        .collect()
                 } else {
                     values.clone()
                 };
                 if !is_array && values.len() > 1 {
-                    out.push(violation(location, name, format!("parameter '{name}' is given {} times but is not an array", values.len()), op_id));
+                    out.push(violation(
+                        location,
+                        name,
+                        format!(
+                            "parameter '{name}' is given {} times but is not an array",
+                            values.len()
+                        ),
+                        op_id,
+                    ));
                 }
                 for raw in scalars {
                     let typed = coerce_parameter(&raw, item_schema);
                     for v in validator.validate(item_schema, &typed, name) {
-                        out.push(violation(location, name, format!("'{raw}': {}", v.message), op_id));
+                        out.push(violation(
+                            location,
+                            name,
+                            format!("'{raw}': {}", v.message),
+                            op_id,
+                        ));
                     }
                 }
             }
         }
         for name in query_values.keys() {
             let is_declared = declared.iter().any(|p| {
-                p.get("in").and_then(Value::as_str) == Some("query") && p.get("name").and_then(Value::as_str) == Some(name)
+                p.get("in").and_then(Value::as_str) == Some("query")
+                    && p.get("name").and_then(Value::as_str) == Some(name)
             });
             if !is_declared {
-                out.push(violation("query", name, format!("query parameter '{name}' is not defined for this operation"), op_id));
+                out.push(violation(
+                    "query",
+                    name,
+                    format!("query parameter '{name}' is not defined for this operation"),
+                    op_id,
+                ));
             }
         }
 
         // Body.
-        let request_body = operation.get("requestBody").and_then(|b| validator.resolve(b));
+        let request_body = operation
+            .get("requestBody")
+            .and_then(|b| validator.resolve(b));
         let media = content_type
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .filter(|c| !c.is_empty());
         match request_body {
             None => {
                 if !body.is_empty() {
-                    out.push(violation("body", "$", "this operation takes no request body".into(), op_id));
+                    out.push(violation(
+                        "body",
+                        "$",
+                        "this operation takes no request body".into(),
+                        op_id,
+                    ));
                 }
             }
             Some(rb) => {
                 let required = rb.get("required").and_then(Value::as_bool) == Some(true);
                 if body.is_empty() {
                     if required {
-                        out.push(violation("body", "$", "a request body is required".into(), op_id));
+                        out.push(violation(
+                            "body",
+                            "$",
+                            "a request body is required".into(),
+                            op_id,
+                        ));
                     }
                     return out;
                 }
                 let content = rb.get("content").and_then(Value::as_object);
-                let accepted: Vec<String> = content.map(|c| c.keys().cloned().collect()).unwrap_or_default();
+                let accepted: Vec<String> = content
+                    .map(|c| c.keys().cloned().collect())
+                    .unwrap_or_default();
                 let media_type = media.clone().unwrap_or_else(|| "application/json".into());
                 let chosen = content.and_then(|c| c.get(&media_type).or_else(|| c.get("*/*")));
                 let Some(chosen) = chosen else {
                     out.push(violation(
                         "content-type",
                         "",
-                        format!("content type {media_type} is not accepted; the operation takes {}", accepted.join(", ")),
+                        format!(
+                            "content type {media_type} is not accepted; the operation takes {}",
+                            accepted.join(", ")
+                        ),
                         op_id,
                     ));
                     return out;
                 };
                 if media_type == "application/json" || media_type.ends_with("+json") {
                     match serde_json::from_slice::<Value>(body) {
-                        Err(e) => out.push(violation("body", "$", format!("body is not valid JSON: {e}"), op_id)),
+                        Err(e) => out.push(violation(
+                            "body",
+                            "$",
+                            format!("body is not valid JSON: {e}"),
+                            op_id,
+                        )),
                         Ok(value) => {
                             if let Some(schema) = chosen.get("schema") {
                                 for v in validator.validate(schema, &value, "$") {
@@ -322,8 +419,16 @@ impl JiraContract {
     }
 
     /// Validates a request whose JSON body is already parsed.
-    pub fn validate_json(&self, method: &str, path: &str, query: &str, body: Option<&Value>) -> Vec<ContractViolation> {
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    pub fn validate_json(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Option<&Value>,
+    ) -> Vec<ContractViolation> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
         let content_type = body.map(|_| "application/json");
         self.validate(method, path, query, content_type, &bytes)
     }
@@ -333,8 +438,15 @@ impl JiraContract {
 /// integer and `failFast=true` a boolean; anything unparsable stays a string (and then fails).
 fn coerce_parameter(raw: &str, schema: &Value) -> Value {
     match schema.get("type").and_then(Value::as_str) {
-        Some("integer") => raw.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.into())),
-        Some("number") => raw.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number)).unwrap_or_else(|| Value::String(raw.into())),
+        Some("integer") => raw
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(raw.into())),
+        Some("number") => raw
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            .unwrap_or_else(|| Value::String(raw.into())),
         Some("boolean") => match raw {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),

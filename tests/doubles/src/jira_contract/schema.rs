@@ -93,7 +93,14 @@ impl<'a> SchemaValidator<'a> {
         });
     }
 
-    fn check(&self, schema: &'a Value, value: &Value, path: &str, depth: usize, out: &mut Vec<SchemaViolation>) {
+    fn check(
+        &self,
+        schema: &'a Value,
+        value: &Value,
+        path: &str,
+        depth: usize,
+        out: &mut Vec<SchemaViolation>,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -117,8 +124,12 @@ impl<'a> SchemaValidator<'a> {
                 self.check(sub, value, path, depth + 1, &mut scratch);
                 scratch.is_empty()
             });
-            if !passes && !(value.is_null() && nullable) {
-                Self::push(out, path, format!("does not match any of the {} anyOf alternatives", any.len()));
+            if !(passes || value.is_null() && nullable) {
+                Self::push(
+                    out,
+                    path,
+                    format!("does not match any of the {} anyOf alternatives", any.len()),
+                );
             }
         }
         if let Some(one) = obj.get("oneOf").and_then(Value::as_array) {
@@ -134,7 +145,10 @@ impl<'a> SchemaValidator<'a> {
                 Self::push(
                     out,
                     path,
-                    format!("matches {matching} of the {} oneOf alternatives (exactly one required)", one.len()),
+                    format!(
+                        "matches {matching} of the {} oneOf alternatives (exactly one required)",
+                        one.len()
+                    ),
                 );
             }
         }
@@ -143,7 +157,14 @@ impl<'a> SchemaValidator<'a> {
             let declared = obj.get("type").and_then(Value::as_str);
             let has_enum = obj.contains_key("enum");
             if !nullable && (declared.is_some() || has_enum) {
-                Self::push(out, path, format!("null is not allowed (expected {})", declared.unwrap_or("an enum value")));
+                Self::push(
+                    out,
+                    path,
+                    format!(
+                        "null is not allowed (expected {})",
+                        declared.unwrap_or("an enum value")
+                    ),
+                );
             }
             return;
         }
@@ -163,7 +184,11 @@ impl<'a> SchemaValidator<'a> {
         if let Some(allowed) = obj.get("enum").and_then(Value::as_array) {
             if !allowed.contains(value) {
                 let list: Vec<String> = allowed.iter().map(|v| v.to_string()).collect();
-                Self::push(out, path, format!("{value} is not one of [{}]", list.join(", ")));
+                Self::push(
+                    out,
+                    path,
+                    format!("{value} is not one of [{}]", list.join(", ")),
+                );
             }
         }
 
@@ -214,7 +239,11 @@ impl<'a> SchemaValidator<'a> {
                 if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true) {
                     for (i, item) in items.iter().enumerate() {
                         if items[..i].contains(item) {
-                            Self::push(out, &format!("{path}[{i}]"), "duplicate item in a uniqueItems array");
+                            Self::push(
+                                out,
+                                &format!("{path}[{i}]"),
+                                "duplicate item in a uniqueItems array",
+                            );
                         }
                     }
                 }
@@ -229,18 +258,30 @@ impl<'a> SchemaValidator<'a> {
                 if let Some(required) = obj.get("required").and_then(Value::as_array) {
                     for name in required.iter().filter_map(Value::as_str) {
                         if !map.contains_key(name) {
-                            Self::push(out, &child_path(path, name), "required property is missing");
+                            Self::push(
+                                out,
+                                &child_path(path, name),
+                                "required property is missing",
+                            );
                         }
                     }
                 }
                 if let Some(max) = obj.get("maxProperties").and_then(Value::as_u64) {
                     if map.len() as u64 > max {
-                        Self::push(out, path, format!("more than maxProperties {max} properties"));
+                        Self::push(
+                            out,
+                            path,
+                            format!("more than maxProperties {max} properties"),
+                        );
                     }
                 }
                 if let Some(min) = obj.get("minProperties").and_then(Value::as_u64) {
                     if (map.len() as u64) < min {
-                        Self::push(out, path, format!("fewer than minProperties {min} properties"));
+                        Self::push(
+                            out,
+                            path,
+                            format!("fewer than minProperties {min} properties"),
+                        );
                     }
                 }
                 for (key, item) in map {
@@ -248,7 +289,11 @@ impl<'a> SchemaValidator<'a> {
                     match properties.and_then(|p| p.get(key)) {
                         Some(prop_schema) => {
                             if self.is_read_only(prop_schema) {
-                                Self::push(out, &item_path, "read-only property must not be sent in a request");
+                                Self::push(
+                                    out,
+                                    &item_path,
+                                    "read-only property must not be sent in a request",
+                                );
                             }
                             self.check(prop_schema, item, &item_path, depth + 1, out);
                         }
@@ -294,7 +339,11 @@ mod tests {
         let root = root();
         let v = SchemaValidator::new(&root);
         let schema = json!({"$ref": "#/components/schemas/Thing"});
-        let ok = v.validate(&schema, &json!({"name": "x", "tags": ["a"], "maybe": null, "either": 3}), "$");
+        let ok = v.validate(
+            &schema,
+            &json!({"name": "x", "tags": ["a"], "maybe": null, "either": 3}),
+            "$",
+        );
         assert!(ok.is_empty(), "{ok:?}");
         let bad = v.validate(
             &schema,

@@ -90,10 +90,9 @@ fn access_denied() -> Response {
 
 fn check_password(shared: &ServiceNowShared, user_name: &str, password: &str) -> bool {
     shared.read(|s| {
-        s.seed
-            .users
-            .iter()
-            .any(|u| u.active && u.user_name == user_name && u.password.as_deref() == Some(password))
+        s.seed.users.iter().any(|u| {
+            u.active && u.user_name == user_name && u.password.as_deref() == Some(password)
+        })
     })
 }
 
@@ -106,7 +105,9 @@ pub async fn token_endpoint(State(shared): State<Arc<ServiceNowShared>>, body: B
         s.seed
             .oauth_clients
             .iter()
-            .find(|c| c.client_id == field("client_id") && c.client_secret == field("client_secret"))
+            .find(|c| {
+                c.client_id == field("client_id") && c.client_secret == field("client_secret")
+            })
             .cloned()
     });
     let Some(client) = client_ok else {
@@ -123,14 +124,18 @@ pub async fn token_endpoint(State(shared): State<Arc<ServiceNowShared>>, body: B
         "refresh_token" => {
             let tokens = shared.tokens();
             match tokens.refresh.get(field("refresh_token")) {
-                Some(t) if t.expires_ms > now && t.client_id == client.client_id => t.user_name.clone(),
+                Some(t) if t.expires_ms > now && t.client_id == client.client_id => {
+                    t.user_name.clone()
+                }
                 _ => return access_denied(),
             }
         }
-        "client_credentials" if settings.client_credentials_enabled => match &client.application_user {
-            Some(user) => user.clone(),
-            None => return access_denied(),
-        },
+        "client_credentials" if settings.client_credentials_enabled => {
+            match &client.application_user {
+                Some(user) => user.clone(),
+                None => return access_denied(),
+            }
+        }
         _ => return access_denied(),
     };
     let access = random_token();
@@ -179,7 +184,9 @@ pub fn user_for(shared: &ServiceNowShared, header: &str) -> Option<String> {
     let (scheme, credential) = header.trim().split_once(' ')?;
     let credential = credential.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(credential).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credential)
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (user, password) = text.split_once(':')?;
         return check_password(shared, user, password).then(|| user.to_string());
@@ -192,7 +199,11 @@ pub fn user_for(shared: &ServiceNowShared, header: &str) -> Option<String> {
 }
 
 /// Middleware for `/api/now/…`.
-pub async fn authenticate(State(shared): State<Arc<ServiceNowShared>>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(shared): State<Arc<ServiceNowShared>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let header = request
         .headers()
         .get("authorization")

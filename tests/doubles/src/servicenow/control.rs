@@ -35,7 +35,10 @@ pub fn router(shared: Arc<ServiceNowShared>) -> Router {
         .route("/_double/oauth", get(get_oauth).put(set_oauth))
         .route("/_double/attachment-limit", put(attachment_limit))
         .route("/_double/tables/{table}", get(table_records).post(insert))
-        .route("/_double/tables/{table}/{sys_id}", axum::routing::patch(update).delete(delete))
+        .route(
+            "/_double/tables/{table}/{sys_id}",
+            axum::routing::patch(update).delete(delete),
+        )
         .route("/_double/tables/{table}/{sys_id}/state", post(set_state))
         .route("/_double/tables/{table}/{sys_id}/journal", post(journal))
         .route("/_double/tables/{table}/{sys_id}/assign", post(assign))
@@ -117,7 +120,7 @@ async fn set_oauth(State(shared): State<Arc<ServiceNowShared>>, body: Bytes) -> 
             shared.set_oauth_settings(settings);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -127,11 +130,15 @@ async fn attachment_limit(State(shared): State<Arc<ServiceNowShared>>, body: Byt
             shared.mutate(|s, _| s.attachment_max_bytes = limit.bytes);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
-async fn table_records(State(shared): State<Arc<ServiceNowShared>>, Path(table): Path<String>, RawQuery(raw): RawQuery) -> Response {
+async fn table_records(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path(table): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let encoded = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "query")
         .map(|(_, v)| v.into_owned())
@@ -145,10 +152,14 @@ async fn table_records(State(shared): State<Arc<ServiceNowShared>>, Path(table):
     })
 }
 
-async fn insert(State(shared): State<Arc<ServiceNowShared>>, Path(table): Path<String>, body: Bytes) -> Response {
+async fn insert(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
     let input: FieldWrite = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match shared.human_insert(&table, input.fields, input.as_user.as_deref()) {
         Ok(sys_id) => (StatusCode::CREATED, Json(json!({"sys_id": sys_id}))).into_response(),
@@ -156,26 +167,41 @@ async fn insert(State(shared): State<Arc<ServiceNowShared>>, Path(table): Path<S
     }
 }
 
-async fn update(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys_id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn update(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path((table, sys_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let input: FieldWrite = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     sn_result(shared.human_update(&table, &sys_id, input.fields, input.as_user.as_deref()))
 }
 
-async fn delete(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys_id)): Path<(String, String)>) -> Response {
+async fn delete(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path((table, sys_id)): Path<(String, String)>,
+) -> Response {
     sn_result(shared.mutate(|s, _| s.delete(&table, &sys_id)))
 }
 
-async fn set_state(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys_id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn set_state(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path((table, sys_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let input: StateChange = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let mut fields = Map::new();
     fields.insert("state".into(), json!(input.state));
-    for (key, value) in [("close_code", input.close_code), ("close_notes", input.close_notes), ("hold_reason", input.hold_reason)] {
+    for (key, value) in [
+        ("close_code", input.close_code),
+        ("close_notes", input.close_notes),
+        ("hold_reason", input.hold_reason),
+    ] {
         if let Some(v) = value {
             fields.insert(key.into(), json!(v));
         }
@@ -183,10 +209,14 @@ async fn set_state(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys
     sn_result(shared.human_update(&table, &sys_id, fields, input.as_user.as_deref()))
 }
 
-async fn journal(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys_id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn journal(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path((table, sys_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let input: JournalEntry = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     if input.element != "comments" && input.element != "work_notes" {
         return bad_request("element must be comments or work_notes");
@@ -196,10 +226,14 @@ async fn journal(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys_i
     sn_result(shared.human_update(&table, &sys_id, fields, input.as_user.as_deref()))
 }
 
-async fn assign(State(shared): State<Arc<ServiceNowShared>>, Path((table, sys_id)): Path<(String, String)>, body: Bytes) -> Response {
+async fn assign(
+    State(shared): State<Arc<ServiceNowShared>>,
+    Path((table, sys_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let input: Assignment = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let mut fields = Map::new();
     if let Some(user) = input.assigned_to {

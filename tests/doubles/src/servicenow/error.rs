@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 pub const NO_RECORD: &str = "No Record found";
 pub const NO_RECORD_DETAIL: &str = "Record doesn't exist or ACL restricts the record retrieval";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("ServiceNow {status}: {message} ({detail:?})")]
 pub struct SnError {
     pub status: StatusCode,
     pub message: String,
@@ -27,11 +28,19 @@ impl SnError {
     }
 
     pub fn not_found() -> Self {
-        SnError::new(StatusCode::NOT_FOUND, NO_RECORD, Some(NO_RECORD_DETAIL.into()))
+        SnError::new(
+            StatusCode::NOT_FOUND,
+            NO_RECORD,
+            Some(NO_RECORD_DETAIL.into()),
+        )
     }
 
     pub fn invalid_table(table: &str) -> Self {
-        SnError::new(StatusCode::BAD_REQUEST, format!("Invalid table {table}"), None)
+        SnError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid table {table}"),
+            None,
+        )
     }
 
     pub fn bad_json() -> Self {

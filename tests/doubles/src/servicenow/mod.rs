@@ -32,7 +32,9 @@ use tokio::task::JoinHandle;
 use crate::common::clock::Clock;
 use crate::common::faults::{ActiveFault, FaultSpec, FaultSpecError, RateLimit};
 use crate::common::observe::Observer;
-use crate::common::outbound::{DeliveryRecord, Outbound, OutboundStyle, RetryPolicy, WebhookTarget};
+use crate::common::outbound::{
+    DeliveryRecord, Outbound, OutboundStyle, RetryPolicy, WebhookTarget,
+};
 use crate::common::request_log::RequestRecord;
 use crate::common::retry_after::RetryAfterViolation;
 use crate::common::Backend;
@@ -116,7 +118,10 @@ impl ServiceNowShared {
     }
 
     fn config(&self) -> ServiceNowConfig {
-        self.config.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Runs an operation with the current time (SLAs refreshed first), then queues notifications.
@@ -158,7 +163,10 @@ impl ServiceNowShared {
         self.tokens().clear();
         self.set_oauth_settings(config.oauth.clone());
         self.observer.reset(config.fault_seed);
-        self.outbound.reset(config.notifications.clone(), config.notification_retry.clone());
+        self.outbound.reset(
+            config.notifications.clone(),
+            config.notification_retry.clone(),
+        );
     }
 
     pub(crate) fn credentials(&self) -> ServiceNowCredentials {
@@ -181,12 +189,23 @@ impl ServiceNowShared {
     }
 
     /// A "human" update through the same rules as the API.
-    pub(crate) fn human_update(&self, table: &str, sys_id: &str, fields: Map<String, Value>, as_user: Option<&str>) -> Result<(), SnError> {
+    pub(crate) fn human_update(
+        &self,
+        table: &str,
+        sys_id: &str,
+        fields: Map<String, Value>,
+        as_user: Option<&str>,
+    ) -> Result<(), SnError> {
         let actor = self.human(as_user);
         self.mutate(|s, now| s.update(&actor, table, sys_id, &fields, false, now))
     }
 
-    pub(crate) fn human_insert(&self, table: &str, fields: Map<String, Value>, as_user: Option<&str>) -> Result<String, SnError> {
+    pub(crate) fn human_insert(
+        &self,
+        table: &str,
+        fields: Map<String, Value>,
+        as_user: Option<&str>,
+    ) -> Result<String, SnError> {
         let actor = self.human(as_user);
         self.mutate(|s, now| s.insert(&actor, table, &fields, false, now))
     }
@@ -203,7 +222,12 @@ impl ServiceNowDouble {
         let addr = listener.local_addr().map_err(DoubleError::Bind)?;
         let base_url = format!("http://{addr}");
         let clock = Clock::default();
-        let observer = Arc::new(Observer::new(Backend::ServiceNow, clock.clone(), config.fault_seed, None));
+        let observer = Arc::new(Observer::new(
+            Backend::ServiceNow,
+            clock.clone(),
+            config.fault_seed,
+            None,
+        ));
         let outbound = Outbound::start(
             OutboundStyle::ServiceNow,
             config.notifications.clone(),
@@ -321,7 +345,11 @@ impl ServiceNowDoubleHandle {
     /// Raw records of a table (values as stored), in insertion order.
     pub fn records(&self, table: &str) -> Vec<Record> {
         self.shared.read(|s| match s.table(table) {
-            Ok(def) => s.list(def, &query::EncodedQuery::default()).into_iter().cloned().collect(),
+            Ok(def) => s
+                .list(def, &query::EncodedQuery::default())
+                .into_iter()
+                .cloned()
+                .collect(),
             Err(_) => Vec::new(),
         })
     }
@@ -343,12 +371,16 @@ impl ServiceNowDoubleHandle {
 
     /// Journal entries (`comments` and `work_notes`) of a record, oldest first.
     pub fn journal(&self, sys_id: &str) -> Vec<Record> {
-        self.query("sys_journal_field", &format!("element_id={sys_id}^ORDERBYsys_created_on"))
+        self.query(
+            "sys_journal_field",
+            &format!("element_id={sys_id}^ORDERBYsys_created_on"),
+        )
     }
 
     /// Every table's records as JSON.
     pub fn state_json(&self) -> Value {
-        self.shared.read(|s| json!({"base_url": s.base_url, "tables": s.dump()}))
+        self.shared
+            .read(|s| json!({"base_url": s.base_url, "tables": s.dump()}))
     }
 
     pub fn reset(&self) {
@@ -401,7 +433,15 @@ impl ServiceNowDoubleHandle {
     // -- human actions (as the seed's human user unless `as_user` is given) --
 
     /// Changes `state`, with optional close fields / hold reason (the data policy applies).
-    pub fn human_set_state(&self, table: &str, sys_id: &str, state: &str, close_code: Option<&str>, close_notes: Option<&str>, as_user: Option<&str>) -> Result<(), SnError> {
+    pub fn human_set_state(
+        &self,
+        table: &str,
+        sys_id: &str,
+        state: &str,
+        close_code: Option<&str>,
+        close_notes: Option<&str>,
+        as_user: Option<&str>,
+    ) -> Result<(), SnError> {
         let mut fields = Map::new();
         fields.insert("state".into(), json!(state));
         if let Some(code) = close_code {
@@ -414,7 +454,14 @@ impl ServiceNowDoubleHandle {
     }
 
     /// Adds a customer-visible comment (`comments`) or a work note (`work_notes`).
-    pub fn human_journal(&self, table: &str, sys_id: &str, element: &str, text: &str, as_user: Option<&str>) -> Result<(), SnError> {
+    pub fn human_journal(
+        &self,
+        table: &str,
+        sys_id: &str,
+        element: &str,
+        text: &str,
+        as_user: Option<&str>,
+    ) -> Result<(), SnError> {
         if element != "comments" && element != "work_notes" {
             return Err(SnError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -428,7 +475,14 @@ impl ServiceNowDoubleHandle {
     }
 
     /// Assigns to a user (sys_id or user_name) and/or group (sys_id or name); `""` clears.
-    pub fn human_assign(&self, table: &str, sys_id: &str, assigned_to: Option<&str>, assignment_group: Option<&str>, as_user: Option<&str>) -> Result<(), SnError> {
+    pub fn human_assign(
+        &self,
+        table: &str,
+        sys_id: &str,
+        assigned_to: Option<&str>,
+        assignment_group: Option<&str>,
+        as_user: Option<&str>,
+    ) -> Result<(), SnError> {
         let mut fields = Map::new();
         if let Some(user) = assigned_to {
             fields.insert("assigned_to".into(), json!(user));
@@ -440,12 +494,23 @@ impl ServiceNowDoubleHandle {
     }
 
     /// Any other field change as a human.
-    pub fn human_update(&self, table: &str, sys_id: &str, fields: Map<String, Value>, as_user: Option<&str>) -> Result<(), SnError> {
+    pub fn human_update(
+        &self,
+        table: &str,
+        sys_id: &str,
+        fields: Map<String, Value>,
+        as_user: Option<&str>,
+    ) -> Result<(), SnError> {
         self.shared.human_update(table, sys_id, fields, as_user)
     }
 
     /// Creates a record as a human (or seeds CMDB/users/groups); returns the sys_id.
-    pub fn human_insert(&self, table: &str, fields: Map<String, Value>, as_user: Option<&str>) -> Result<String, SnError> {
+    pub fn human_insert(
+        &self,
+        table: &str,
+        fields: Map<String, Value>,
+        as_user: Option<&str>,
+    ) -> Result<String, SnError> {
         self.shared.human_insert(table, fields, as_user)
     }
 

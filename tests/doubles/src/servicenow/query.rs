@@ -81,7 +81,11 @@ pub fn column_kind(table: &TableDef, field: &str, tables: &[TableDef]) -> Option
         None => table.column(field).map(|c| c.kind.clone()),
         Some((reference, rest)) => match table.column(reference).map(|c| &c.kind) {
             Some(ColumnKind::Reference(target)) => {
-                let target_name = if *target == "task" { "incident" } else { target };
+                let target_name = if *target == "task" {
+                    "incident"
+                } else {
+                    target
+                };
                 let target_table = tables.iter().find(|t| t.name == target_name)?;
                 target_table.column(rest).map(|c| c.kind.clone())
             }
@@ -101,7 +105,10 @@ fn parse_condition(part: &str) -> Option<Condition> {
     let rest = &part[field_end..];
     for (symbol, op) in OPERATORS {
         if let Some(value) = rest.strip_prefix(symbol) {
-            let no_value = matches!(op, Operator::IsEmpty | Operator::IsNotEmpty | Operator::Anything);
+            let no_value = matches!(
+                op,
+                Operator::IsEmpty | Operator::IsNotEmpty | Operator::Anything
+            );
             if no_value && !value.is_empty() {
                 return None;
             }
@@ -219,8 +226,14 @@ pub fn matches(cond: &Condition, kind: &ColumnKind, actual: &str) -> bool {
     let lower = actual.to_lowercase();
     let wanted = cond.value.to_lowercase();
     match cond.op {
-        Operator::Eq => compare(kind, actual, &cond.value) == Equal && (actual.is_empty() == cond.value.is_empty()),
-        Operator::NotEq => !(compare(kind, actual, &cond.value) == Equal && (actual.is_empty() == cond.value.is_empty())),
+        Operator::Eq => {
+            compare(kind, actual, &cond.value) == Equal
+                && (actual.is_empty() == cond.value.is_empty())
+        }
+        Operator::NotEq => {
+            !(compare(kind, actual, &cond.value) == Equal
+                && (actual.is_empty() == cond.value.is_empty()))
+        }
         Operator::Ge => !actual.is_empty() && compare(kind, actual, &cond.value) != Less,
         Operator::Le => !actual.is_empty() && compare(kind, actual, &cond.value) != Greater,
         Operator::Gt => !actual.is_empty() && compare(kind, actual, &cond.value) == Greater,
@@ -229,8 +242,14 @@ pub fn matches(cond: &Condition, kind: &ColumnKind, actual: &str) -> bool {
         Operator::NotLike => !lower.contains(&wanted),
         Operator::StartsWith => lower.starts_with(&wanted),
         Operator::EndsWith => lower.ends_with(&wanted),
-        Operator::In => cond.value.split(',').any(|v| compare(kind, actual, v.trim()) == Equal),
-        Operator::NotIn => !cond.value.split(',').any(|v| compare(kind, actual, v.trim()) == Equal),
+        Operator::In => cond
+            .value
+            .split(',')
+            .any(|v| compare(kind, actual, v.trim()) == Equal),
+        Operator::NotIn => !cond
+            .value
+            .split(',')
+            .any(|v| compare(kind, actual, v.trim()) == Equal),
         Operator::IsEmpty => actual.is_empty(),
         Operator::IsNotEmpty => !actual.is_empty(),
         Operator::Anything => true,
@@ -244,18 +263,32 @@ mod tests {
 
     fn incident() -> (TableDef, Vec<TableDef>) {
         let tables = all_tables();
-        let incident = tables.iter().find(|t| t.name == "incident").cloned().unwrap();
+        let incident = tables
+            .iter()
+            .find(|t| t.name == "incident")
+            .cloned()
+            .unwrap();
         (incident, tables)
     }
 
     #[test]
     fn parses_and_or_new_query_and_order() {
         let (t, all) = incident();
-        let q = parse("active=true^priority=1^ORpriority=2^NQstate=7^ORDERBYDESCsys_updated_on", &t, &all);
+        let q = parse(
+            "active=true^priority=1^ORpriority=2^NQstate=7^ORDERBYDESCsys_updated_on",
+            &t,
+            &all,
+        );
         assert_eq!(q.groups.len(), 2);
         assert_eq!(q.groups[0].len(), 2);
         assert_eq!(q.groups[0][1].len(), 2);
-        assert_eq!(q.order_by, vec![OrderBy { field: "sys_updated_on".into(), descending: true }]);
+        assert_eq!(
+            q.order_by,
+            vec![OrderBy {
+                field: "sys_updated_on".into(),
+                descending: true
+            }]
+        );
     }
 
     #[test]
@@ -275,29 +308,55 @@ mod tests {
             &all,
         );
         let ops: Vec<Operator> = q.groups[0].iter().map(|c| c[0].op.clone()).collect();
-        assert_eq!(ops, vec![Operator::Like, Operator::StartsWith, Operator::In, Operator::IsEmpty, Operator::Ge, Operator::Eq]);
+        assert_eq!(
+            ops,
+            vec![
+                Operator::Like,
+                Operator::StartsWith,
+                Operator::In,
+                Operator::IsEmpty,
+                Operator::Ge,
+                Operator::Eq
+            ]
+        );
         assert_eq!(q.groups[0][4][0].value, "2026-01-01 00:00:00");
     }
 
     #[test]
     fn compares_by_kind() {
         assert!(matches(
-            &Condition { field: "sys_updated_on".into(), op: Operator::Ge, value: "2026-01-01 00:00:00".into() },
+            &Condition {
+                field: "sys_updated_on".into(),
+                op: Operator::Ge,
+                value: "2026-01-01 00:00:00".into()
+            },
             &ColumnKind::DateTime,
             "2026-01-01 00:00:00"
         ));
         assert!(matches(
-            &Condition { field: "priority".into(), op: Operator::Lt, value: "10".into() },
+            &Condition {
+                field: "priority".into(),
+                op: Operator::Lt,
+                value: "10".into()
+            },
             &ColumnKind::Choice,
             "2"
         ));
         assert!(!matches(
-            &Condition { field: "x".into(), op: Operator::Eq, value: "".into() },
+            &Condition {
+                field: "x".into(),
+                op: Operator::Eq,
+                value: "".into()
+            },
             &ColumnKind::Text,
             "a"
         ));
         assert!(matches(
-            &Condition { field: "x".into(), op: Operator::Eq, value: "ABC".into() },
+            &Condition {
+                field: "x".into(),
+                op: Operator::Eq,
+                value: "ABC".into()
+            },
             &ColumnKind::Text,
             "abc"
         ));

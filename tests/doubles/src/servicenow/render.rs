@@ -34,14 +34,23 @@ pub struct ReadOptions {
     pub fields: Option<Vec<String>>,
 }
 
-fn field_json(state: &ServiceNowState, table: &TableDef, record: &Record, field: &str, options: &ReadOptions) -> Option<Value> {
+fn field_json(
+    state: &ServiceNowState,
+    table: &TableDef,
+    record: &Record,
+    field: &str,
+    options: &ReadOptions,
+) -> Option<Value> {
     let owner_table = table;
     let (kind, value) = if field.contains('.') {
         let kind = super::query::column_kind(table, field, &state.tables)?;
         (kind, state.value_of(table, record, field))
     } else {
         let column = table.column(field)?;
-        (column.kind.clone(), record.get(field).cloned().unwrap_or_default())
+        (
+            column.kind.clone(),
+            record.get(field).cloned().unwrap_or_default(),
+        )
     };
     let sys_id = record.get("sys_id").cloned().unwrap_or_default();
     let plain = |display: String| -> Value {
@@ -75,7 +84,9 @@ fn field_json(state: &ServiceNowState, table: &TableDef, record: &Record, field:
                 (DisplayMode::Display, true) => Value::String(display),
                 (DisplayMode::Display, false) => json!({"link": link, "display_value": display}),
                 (DisplayMode::All, true) => json!({"display_value": display, "value": value}),
-                (DisplayMode::All, false) => json!({"display_value": display, "value": value, "link": link}),
+                (DisplayMode::All, false) => {
+                    json!({"display_value": display, "value": value, "link": link})
+                }
             }
         }
         ColumnKind::Choice => {
@@ -99,7 +110,12 @@ fn field_json(state: &ServiceNowState, table: &TableDef, record: &Record, field:
 }
 
 /// One record as a JSON object.
-pub fn record_json(state: &ServiceNowState, table: &TableDef, record: &Record, options: &ReadOptions) -> Value {
+pub fn record_json(
+    state: &ServiceNowState,
+    table: &TableDef,
+    record: &Record,
+    options: &ReadOptions,
+) -> Value {
     let mut out = Map::new();
     match &options.fields {
         Some(fields) => {

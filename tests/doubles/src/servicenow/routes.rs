@@ -20,6 +20,7 @@ use super::auth::{authenticate, token_endpoint, SnActor};
 use super::error::SnError;
 use super::query;
 use super::render::{self, DisplayMode, ReadOptions};
+use super::state::NewAttachment;
 use super::ServiceNowShared;
 use crate::common::observe::observe;
 
@@ -52,18 +53,22 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
     fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
     fn read_options(&self) -> ReadOptions {
         ReadOptions {
             display: DisplayMode::parse(self.get("sysparm_display_value")),
             exclude_reference_link: self.flag("sysparm_exclude_reference_link"),
-            fields: self.get("sysparm_fields").filter(|f| !f.trim().is_empty()).map(|f| {
-                f.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }),
+            fields: self
+                .get("sysparm_fields")
+                .filter(|f| !f.trim().is_empty())
+                .map(|f| {
+                    f.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }),
         }
     }
 }
@@ -73,7 +78,10 @@ pub fn router(shared: Arc<ServiceNowShared>) -> Router {
     let table_api = |version| {
         Router::new()
             .route("/{table}", get(list).post(insert))
-            .route("/{table}/{sys_id}", get(get_one).put(update).patch(update).delete(delete_one))
+            .route(
+                "/{table}/{sys_id}",
+                get(get_one).put(update).patch(update).delete(delete_one),
+            )
             .with_state(Ctx {
                 shared: shared.clone(),
                 version,
@@ -104,7 +112,12 @@ pub fn router(shared: Arc<ServiceNowShared>) -> Router {
 }
 
 async fn unknown() -> Response {
-    SnError::new(StatusCode::BAD_REQUEST, "Requested URI does not represent any resource", None).into_response()
+    SnError::new(
+        StatusCode::BAD_REQUEST,
+        "Requested URI does not represent any resource",
+        None,
+    )
+    .into_response()
 }
 
 fn result(status: StatusCode, value: Value) -> Response {
@@ -145,7 +158,10 @@ fn link_header(base: &str, params: &Params, offset: usize, limit: usize, total: 
     };
     let mut links = vec![format!("<{}>;rel=\"first\"", page(0))];
     if offset > 0 {
-        links.push(format!("<{}>;rel=\"prev\"", page(offset.saturating_sub(limit))));
+        links.push(format!(
+            "<{}>;rel=\"prev\"",
+            page(offset.saturating_sub(limit))
+        ));
     }
     if offset + limit < total {
         links.push(format!("<{}>;rel=\"next\"", page(offset + limit)));
@@ -194,12 +210,19 @@ async fn list(State(ctx): State<Ctx>, Path(table): Path<String>, RawQuery(raw): 
     Ok(response)
 }
 
-async fn get_one(State(ctx): State<Ctx>, Path((table, sys_id)): Path<(String, String)>, RawQuery(raw): RawQuery) -> Reply {
+async fn get_one(
+    State(ctx): State<Ctx>,
+    Path((table, sys_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
     let options = Params::parse(&raw).read_options();
     ctx.shared.read(|s| {
         let def = s.table(&table)?;
         let record = s.get(def.name, &sys_id).ok_or_else(SnError::not_found)?;
-        Ok(result(StatusCode::OK, render::record_json(s, def, record, &options)))
+        Ok(result(
+            StatusCode::OK,
+            render::record_json(s, def, record, &options),
+        ))
     })
 }
 
@@ -214,7 +237,9 @@ async fn insert(
     let params = Params::parse(&raw);
     let input = parse_object(&body)?;
     let input_display = params.flag("sysparm_input_display_value");
-    let sys_id = ctx.shared.mutate(|s, now| s.insert(&actor, &table, &input, input_display, now))?;
+    let sys_id = ctx
+        .shared
+        .mutate(|s, now| s.insert(&actor, &table, &input, input_display, now))?;
     let location = format!("{}/api/now/table/{table}/{sys_id}", ctx.shared.base_url);
     let mut response = if wants_no_body(&headers) {
         StatusCode::CREATED.into_response()
@@ -223,7 +248,10 @@ async fn insert(
         ctx.shared.read(|s| {
             let def = s.table(&table)?;
             let record = s.get(def.name, &sys_id).ok_or_else(SnError::not_found)?;
-            Ok::<_, SnError>(result(StatusCode::CREATED, render::record_json(s, def, record, &options)))
+            Ok::<_, SnError>(result(
+                StatusCode::CREATED,
+                render::record_json(s, def, record, &options),
+            ))
         })?
     };
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -243,7 +271,8 @@ async fn update(
     let params = Params::parse(&raw);
     let input = parse_object(&body)?;
     let input_display = params.flag("sysparm_input_display_value");
-    ctx.shared.mutate(|s, now| s.update(&actor, &table, &sys_id, &input, input_display, now))?;
+    ctx.shared
+        .mutate(|s, now| s.update(&actor, &table, &sys_id, &input, input_display, now))?;
     if wants_no_body(&headers) {
         return Ok(StatusCode::OK.into_response());
     }
@@ -251,11 +280,17 @@ async fn update(
     ctx.shared.read(|s| {
         let def = s.table(&table)?;
         let record = s.get(def.name, &sys_id).ok_or_else(SnError::not_found)?;
-        Ok(result(StatusCode::OK, render::record_json(s, def, record, &options)))
+        Ok(result(
+            StatusCode::OK,
+            render::record_json(s, def, record, &options),
+        ))
     })
 }
 
-async fn delete_one(State(ctx): State<Ctx>, Path((table, sys_id)): Path<(String, String)>) -> Reply {
+async fn delete_one(
+    State(ctx): State<Ctx>,
+    Path((table, sys_id)): Path<(String, String)>,
+) -> Reply {
     ctx.shared.mutate(|s, _| s.delete(&table, &sys_id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -264,22 +299,34 @@ async fn delete_one(State(ctx): State<Ctx>, Path((table, sys_id)): Path<(String,
 
 fn attachment_json(base: &str, record: &serde_json::Map<String, Value>) -> Value {
     let mut out = record.clone();
-    let sys_id = record.get("sys_id").and_then(Value::as_str).unwrap_or("").to_string();
-    out.insert("download_link".into(), json!(format!("{base}/api/now/attachment/{sys_id}/file")));
+    let sys_id = record
+        .get("sys_id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    out.insert(
+        "download_link".into(),
+        json!(format!("{base}/api/now/attachment/{sys_id}/file")),
+    );
     Value::Object(out)
 }
 
 fn render_attachment(ctx: &Ctx, sys_id: &str) -> Result<Value, SnError> {
     ctx.shared.read(|s| {
         let def = s.table("sys_attachment")?;
-        let record = s.get("sys_attachment", sys_id).ok_or_else(SnError::not_found)?;
+        let record = s
+            .get("sys_attachment", sys_id)
+            .ok_or_else(SnError::not_found)?;
         let options = ReadOptions {
             display: DisplayMode::Value,
             exclude_reference_link: true,
             fields: None,
         };
         let value = render::record_json(s, def, record, &options);
-        Ok(attachment_json(&s.base_url, value.as_object().unwrap_or(&Map::new())))
+        Ok(attachment_json(
+            &s.base_url,
+            value.as_object().unwrap_or(&Map::new()),
+        ))
     })
 }
 
@@ -305,16 +352,22 @@ async fn upload_attachment(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_string();
-    let table_name = params.get("table_name").unwrap_or("").to_string();
-    let table_sys_id = params.get("table_sys_id").unwrap_or("").to_string();
-    let file_name = params.get("file_name").unwrap_or("").to_string();
-    let data = body.to_vec();
-    let sys_id = ctx.shared.mutate(|s, now| {
-        s.add_attachment(&actor, &table_name, &table_sys_id, &file_name, &content_type, data, now)
-    })?;
+    let file = NewAttachment {
+        table_name: params.get("table_name").unwrap_or("").to_string(),
+        table_sys_id: params.get("table_sys_id").unwrap_or("").to_string(),
+        file_name: params.get("file_name").unwrap_or("").to_string(),
+        content_type,
+        data: body.to_vec(),
+    };
+    let sys_id = ctx
+        .shared
+        .mutate(|s, now| s.add_attachment(&actor, file, now))?;
     let value = render_attachment(&ctx, &sys_id)?;
     let mut response = result(StatusCode::CREATED, value);
-    if let Ok(v) = HeaderValue::from_str(&format!("{}/api/now/attachment/{sys_id}", ctx.shared.base_url)) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}/api/now/attachment/{sys_id}",
+        ctx.shared.base_url
+    )) {
         response.headers_mut().insert("location", v);
     }
     Ok(response)
@@ -322,8 +375,14 @@ async fn upload_attachment(
 
 async fn list_attachments(State(ctx): State<Ctx>, RawQuery(raw): RawQuery) -> Reply {
     let params = Params::parse(&raw);
-    let limit = params.get("sysparm_limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1000);
-    let offset = params.get("sysparm_offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let limit = params
+        .get("sysparm_limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1000);
+    let offset = params
+        .get("sysparm_offset")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
     let (rows, total) = ctx.shared.read(|s| {
         let def = s.table("sys_attachment")?;
         let q = query::parse(params.get("sysparm_query").unwrap_or(""), def, &s.tables);
@@ -358,10 +417,18 @@ async fn attachment_meta(State(ctx): State<Ctx>, Path(sys_id): Path<String>) -> 
 
 async fn attachment_file(State(ctx): State<Ctx>, Path(sys_id): Path<String>) -> Reply {
     ctx.shared.read(|s| {
-        let record = s.get("sys_attachment", &sys_id).ok_or_else(SnError::not_found)?;
-        let content = s.attachment_content(&sys_id).ok_or_else(SnError::not_found)?.to_vec();
+        let record = s
+            .get("sys_attachment", &sys_id)
+            .ok_or_else(SnError::not_found)?;
+        let content = s
+            .attachment_content(&sys_id)
+            .ok_or_else(SnError::not_found)?
+            .to_vec();
         let mut response = content.into_response();
-        if let Some(ct) = record.get("content_type").and_then(|c| HeaderValue::from_str(c).ok()) {
+        if let Some(ct) = record
+            .get("content_type")
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
             response.headers_mut().insert("content-type", ct);
         }
         Ok(response)
@@ -369,6 +436,7 @@ async fn attachment_file(State(ctx): State<Ctx>, Path(sys_id): Path<String>) -> 
 }
 
 async fn delete_attachment(State(ctx): State<Ctx>, Path(sys_id): Path<String>) -> Reply {
-    ctx.shared.mutate(|s, _| s.delete("sys_attachment", &sys_id))?;
+    ctx.shared
+        .mutate(|s, _| s.delete("sys_attachment", &sys_id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

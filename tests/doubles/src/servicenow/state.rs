@@ -21,9 +21,21 @@ use serde_json::{json, Map, Value};
 use super::error::SnError;
 use super::query::{self, EncodedQuery};
 use super::render::{self, DisplayMode, ReadOptions};
-use super::tables::{all_tables, new_sys_id, seed_sys_id, ColumnKind, Record, ServiceNowSeed, TableDef};
+use super::tables::{
+    all_tables, new_sys_id, seed_sys_id, ColumnKind, Record, ServiceNowSeed, TableDef,
+};
 use crate::common::outbound::OutboundEvent;
 use crate::common::time_format::servicenow_timestamp;
+
+/// An upload through the Attachment API.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub table_name: String,
+    pub table_sys_id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -73,7 +85,10 @@ fn to_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::Object(map) => map.get("value").map(to_text).unwrap_or_else(|| value.to_string()),
+        Value::Object(map) => map
+            .get("value")
+            .map(to_text)
+            .unwrap_or_else(|| value.to_string()),
         Value::Array(items) => items.iter().map(to_text).collect::<Vec<_>>().join(","),
     }
 }
@@ -83,7 +98,14 @@ fn is_sys_id(value: &str) -> bool {
 }
 
 impl ServiceNowState {
-    pub fn new(seed: ServiceNowSeed, base_url: String, attachment_max_bytes: usize, notification_tables: Vec<String>, enforce_data_policy: bool, now: i64) -> Self {
+    pub fn new(
+        seed: ServiceNowSeed,
+        base_url: String,
+        attachment_max_bytes: usize,
+        notification_tables: Vec<String>,
+        enforce_data_policy: bool,
+        now: i64,
+    ) -> Self {
         let mut state = ServiceNowState {
             tables: all_tables(),
             seed: seed.clone(),
@@ -103,9 +125,18 @@ impl ServiceNowState {
     }
 
     fn load_seed(&mut self, seed: &ServiceNowSeed, now: i64) {
-        let table_names: Vec<(String, String)> = self.tables.iter().map(|t| (t.name.to_string(), t.label.to_string())).collect();
+        let table_names: Vec<(String, String)> = self
+            .tables
+            .iter()
+            .map(|t| (t.name.to_string(), t.label.to_string()))
+            .collect();
         for (name, label) in table_names {
-            self.seed_row("sys_db_object", &seed_sys_id("sys_db_object", &name), &[("name", &name), ("label", &label)], now);
+            self.seed_row(
+                "sys_db_object",
+                &seed_sys_id("sys_db_object", &name),
+                &[("name", &name), ("label", &label)],
+                now,
+            );
         }
         for user in &seed.users {
             let (first, last) = user.name.split_once(' ').unwrap_or((&user.name, ""));
@@ -113,7 +144,14 @@ impl ServiceNowState {
             self.seed_row(
                 "sys_user",
                 &seed_sys_id("sys_user", &user.user_name),
-                &[("user_name", &user.user_name), ("name", &user.name), ("first_name", first), ("last_name", last), ("email", &user.email), ("active", active)],
+                &[
+                    ("user_name", &user.user_name),
+                    ("name", &user.name),
+                    ("first_name", first),
+                    ("last_name", last),
+                    ("email", &user.email),
+                    ("active", active),
+                ],
                 now,
             );
         }
@@ -121,7 +159,11 @@ impl ServiceNowState {
             self.seed_row(
                 "sys_user_group",
                 &seed_sys_id("sys_user_group", &group.name),
-                &[("name", &group.name), ("description", &group.description), ("active", "true")],
+                &[
+                    ("name", &group.name),
+                    ("description", &group.description),
+                    ("active", "true"),
+                ],
                 now,
             );
         }
@@ -129,7 +171,13 @@ impl ServiceNowState {
             self.seed_row(
                 "cmdb_ci_server",
                 &seed_sys_id("cmdb_ci_server", &server.name),
-                &[("name", &server.name), ("ip_address", &server.ip_address), ("fqdn", &server.fqdn), ("os", &server.os), ("operational_status", "1")],
+                &[
+                    ("name", &server.name),
+                    ("ip_address", &server.ip_address),
+                    ("fqdn", &server.fqdn),
+                    ("os", &server.os),
+                    ("operational_status", "1"),
+                ],
                 now,
             );
         }
@@ -139,14 +187,25 @@ impl ServiceNowState {
             self.seed_row(
                 "sys_choice",
                 &seed_sys_id("sys_choice", &key),
-                &[("name", &choice.table), ("element", &choice.element), ("value", &choice.value), ("label", &choice.label), ("sequence", &sequence), ("language", "en"), ("inactive", "false")],
+                &[
+                    ("name", &choice.table),
+                    ("element", &choice.element),
+                    ("value", &choice.value),
+                    ("label", &choice.label),
+                    ("sequence", &sequence),
+                    ("language", "en"),
+                    ("inactive", "false"),
+                ],
                 now,
             );
         }
     }
 
     fn seed_row(&mut self, table: &str, sys_id: &str, values: &[(&str, &str)], now: i64) {
-        let mut record: Record = values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut record: Record = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.stamp_new(&mut record, table, sys_id, "system", now);
         self.store(table, record);
     }
@@ -165,10 +224,13 @@ impl ServiceNowState {
     fn store(&mut self, table: &str, record: Record) {
         self.seq += 1;
         let sys_id = record.get("sys_id").cloned().unwrap_or_default();
-        self.records
-            .entry(table.to_string())
-            .or_default()
-            .insert(sys_id, Stored { seq: self.seq, values: record });
+        self.records.entry(table.to_string()).or_default().insert(
+            sys_id,
+            Stored {
+                seq: self.seq,
+                values: record,
+            },
+        );
     }
 
     pub fn take_outbox(&mut self) -> Vec<OutboundEvent> {
@@ -178,7 +240,10 @@ impl ServiceNowState {
     // ---- lookups ------------------------------------------------------------------------------
 
     pub fn table(&self, name: &str) -> Result<&TableDef, SnError> {
-        self.tables.iter().find(|t| t.name == name).ok_or_else(|| SnError::invalid_table(name))
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| SnError::invalid_table(name))
     }
 
     pub fn get(&self, table: &str, sys_id: &str) -> Option<&Record> {
@@ -197,11 +262,15 @@ impl ServiceNowState {
             .get("sys_user")?
             .values()
             .map(|s| &s.values)
-            .find(|r| r.get("user_name").is_some_and(|u| u.eq_ignore_ascii_case(user_name)))
+            .find(|r| {
+                r.get("user_name")
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user_name))
+            })
     }
 
     pub fn user_sys_id(&self, user_name: &str) -> Option<String> {
-        self.user_by_name(user_name).and_then(|r| r.get("sys_id").cloned())
+        self.user_by_name(user_name)
+            .and_then(|r| r.get("sys_id").cloned())
     }
 
     /// The value of `field` (possibly `reference.column`) for a record of `table`.
@@ -209,7 +278,9 @@ impl ServiceNowState {
         match field.split_once('.') {
             None => record.get(field).cloned().unwrap_or_default(),
             Some((reference, rest)) => {
-                let Some(ColumnKind::Reference(target)) = table.column(reference).map(|c| c.kind.clone()) else {
+                let Some(ColumnKind::Reference(target)) =
+                    table.column(reference).map(|c| c.kind.clone())
+                else {
                     return String::new();
                 };
                 let id = record.get(reference).cloned().unwrap_or_default();
@@ -218,7 +289,10 @@ impl ServiceNowState {
                 } else {
                     self.get(target, &id)
                 };
-                target_record.and_then(|r| r.get(rest)).cloned().unwrap_or_default()
+                target_record
+                    .and_then(|r| r.get(rest))
+                    .cloned()
+                    .unwrap_or_default()
             }
         }
     }
@@ -229,10 +303,22 @@ impl ServiceNowState {
             return String::new();
         }
         if target == "task" {
-            return self.get_task(sys_id).and_then(|(_, r)| r.get("number")).cloned().unwrap_or_default();
+            return self
+                .get_task(sys_id)
+                .and_then(|(_, r)| r.get("number"))
+                .cloned()
+                .unwrap_or_default();
         }
-        let display = self.tables.iter().find(|t| t.name == target).map(|t| t.display_column).unwrap_or("name");
-        self.get(target, sys_id).and_then(|r| r.get(display)).cloned().unwrap_or_default()
+        let display = self
+            .tables
+            .iter()
+            .find(|t| t.name == target)
+            .map(|t| t.display_column)
+            .unwrap_or("name");
+        self.get(target, sys_id)
+            .and_then(|r| r.get(display))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Label of a choice value from `sys_choice` (falls back to the value).
@@ -257,7 +343,8 @@ impl ServiceNowState {
                 .find(|r| {
                     r.get("name").map(String::as_str) == Some(table)
                         && r.get("element").map(String::as_str) == Some(element)
-                        && r.get("label").is_some_and(|l| l.eq_ignore_ascii_case(label))
+                        && r.get("label")
+                            .is_some_and(|l| l.eq_ignore_ascii_case(label))
                 })
                 .and_then(|r| r.get("value").cloned())
         })
@@ -311,21 +398,31 @@ impl ServiceNowState {
                 || query.groups.iter().any(|group| {
                     group.iter().all(|alternatives| {
                         alternatives.iter().any(|cond| {
-                            let kind = query::column_kind(table, &cond.field, &self.tables).unwrap_or(ColumnKind::Text);
-                            query::matches(cond, &kind, &self.value_of(table, &stored.values, &cond.field))
+                            let kind = query::column_kind(table, &cond.field, &self.tables)
+                                .unwrap_or(ColumnKind::Text);
+                            query::matches(
+                                cond,
+                                &kind,
+                                &self.value_of(table, &stored.values, &cond.field),
+                            )
                         })
                     })
                 })
         });
         rows.sort_by(|a, b| {
             for order in &query.order_by {
-                let kind = query::column_kind(table, &order.field, &self.tables).unwrap_or(ColumnKind::Text);
+                let kind = query::column_kind(table, &order.field, &self.tables)
+                    .unwrap_or(ColumnKind::Text);
                 let ordering = query::compare(
                     &kind,
                     &self.value_of(table, &a.values, &order.field),
                     &self.value_of(table, &b.values, &order.field),
                 );
-                let ordering = if order.descending { ordering.reverse() } else { ordering };
+                let ordering = if order.descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                };
                 if ordering != std::cmp::Ordering::Equal {
                     return ordering;
                 }
@@ -339,16 +436,24 @@ impl ServiceNowState {
 
     /// Resolves a reference write: a sys_id of the target, or a display value / user name.
     fn resolve_reference(&self, target: &str, raw: &str) -> String {
-        if raw.is_empty() || is_sys_id(raw) && (target == "task" || self.get(target, raw).is_some()) {
+        if raw.is_empty() || is_sys_id(raw) && (target == "task" || self.get(target, raw).is_some())
+        {
             return raw.to_string();
         }
-        let display = self.tables.iter().find(|t| t.name == target).map(|t| t.display_column).unwrap_or("name");
+        let display = self
+            .tables
+            .iter()
+            .find(|t| t.name == target)
+            .map(|t| t.display_column)
+            .unwrap_or("name");
         self.records
             .get(target)
             .and_then(|rows| {
                 rows.values().map(|s| &s.values).find(|r| {
                     r.get(display).is_some_and(|v| v.eq_ignore_ascii_case(raw))
-                        || (target == "sys_user" && r.get("user_name").is_some_and(|v| v.eq_ignore_ascii_case(raw)))
+                        || (target == "sys_user"
+                            && r.get("user_name")
+                                .is_some_and(|v| v.eq_ignore_ascii_case(raw)))
                 })
             })
             .and_then(|r| r.get("sys_id").cloned())
@@ -356,7 +461,13 @@ impl ServiceNowState {
     }
 
     /// Turns a request body into column changes and journal entries.
-    fn parse_input(&self, table: &TableDef, input: &Map<String, Value>, input_display: bool, inserting: bool) -> (Record, Vec<(String, String)>) {
+    fn parse_input(
+        &self,
+        table: &TableDef,
+        input: &Map<String, Value>,
+        input_display: bool,
+        inserting: bool,
+    ) -> (Record, Vec<(String, String)>) {
         let mut changes = Record::new();
         let mut journal = Vec::new();
         for (name, value) in input {
@@ -377,7 +488,9 @@ impl ServiceNowState {
                     changes.insert(name.clone(), self.resolve_reference(target, text.trim()));
                 }
                 ColumnKind::Choice if input_display => {
-                    let value = self.choice_value_for_label(table.name, name, &text).unwrap_or(text);
+                    let value = self
+                        .choice_value_for_label(table.name, name, &text)
+                        .unwrap_or(text);
                     changes.insert(name.clone(), value);
                 }
                 ColumnKind::Boolean => {
@@ -399,7 +512,15 @@ impl ServiceNowState {
     }
 
     /// Task business rules on the merged record (before the data policy check).
-    fn apply_task_rules(&self, table: &TableDef, before: Option<&Record>, record: &mut Record, changes: &Record, actor_sys_id: &str, now: i64) {
+    fn apply_task_rules(
+        &self,
+        table: &TableDef,
+        before: Option<&Record>,
+        record: &mut Record,
+        changes: &Record,
+        actor_sys_id: &str,
+        now: i64,
+    ) {
         let ts = servicenow_timestamp(now);
         if table.name == "incident" {
             if changes.contains_key("state") {
@@ -417,7 +538,10 @@ impl ServiceNowState {
                 record.insert("priority".into(), (i + u - 1).clamp(1, 5).to_string());
             }
         }
-        let old_state = before.and_then(|b| b.get("state")).cloned().unwrap_or_default();
+        let old_state = before
+            .and_then(|b| b.get("state"))
+            .cloned()
+            .unwrap_or_default();
         let state = record.get("state").cloned().unwrap_or_default();
         if state == old_state && before.is_some() {
             return;
@@ -431,11 +555,9 @@ impl ServiceNowState {
                 record.insert(key.to_string(), value.to_string());
             }
         };
-        if resolved || closed {
-            if table.name == "incident" {
-                set_if_empty(record, "resolved_at", &ts);
-                set_if_empty(record, "resolved_by", actor_sys_id);
-            }
+        if (resolved || closed) && table.name == "incident" {
+            set_if_empty(record, "resolved_at", &ts);
+            set_if_empty(record, "resolved_by", actor_sys_id);
         }
         if closed {
             set_if_empty(record, "closed_at", &ts);
@@ -478,7 +600,14 @@ impl ServiceNowState {
         }
     }
 
-    fn write_journal(&mut self, table: &str, sys_id: &str, entries: &[(String, String)], actor: &str, now: i64) {
+    fn write_journal(
+        &mut self,
+        table: &str,
+        sys_id: &str,
+        entries: &[(String, String)],
+        actor: &str,
+        now: i64,
+    ) {
         for (element, value) in entries {
             let mut row: Record = [
                 ("element".to_string(), element.clone()),
@@ -515,7 +644,14 @@ impl ServiceNowState {
     }
 
     /// Inserts a record; returns its sys_id.
-    pub fn insert(&mut self, actor: &str, table_name: &str, input: &Map<String, Value>, input_display: bool, now: i64) -> Result<String, SnError> {
+    pub fn insert(
+        &mut self,
+        actor: &str,
+        table_name: &str,
+        input: &Map<String, Value>,
+        input_display: bool,
+        now: i64,
+    ) -> Result<String, SnError> {
         let table = self.table(table_name)?.clone();
         let (changes, journal) = self.parse_input(&table, input, input_display, true);
         let sys_id = changes.get("sys_id").cloned().unwrap_or_else(new_sys_id);
@@ -527,10 +663,21 @@ impl ServiceNowState {
             ));
         }
         let actor_sys_id = self.user_sys_id(actor).unwrap_or_default();
-        let mut record: Record = table.columns.iter().map(|c| (c.name.to_string(), String::new())).collect();
+        let mut record: Record = table
+            .columns
+            .iter()
+            .map(|c| (c.name.to_string(), String::new()))
+            .collect();
         if table.is_task() {
             let ts = servicenow_timestamp(now);
-            record.insert("state".into(), if table.name == "incident" { "1".into() } else { "10".into() });
+            record.insert(
+                "state".into(),
+                if table.name == "incident" {
+                    "1".into()
+                } else {
+                    "10".into()
+                },
+            );
             record.insert("impact".into(), "3".into());
             record.insert("urgency".into(), "3".into());
             record.insert("active".into(), "true".into());
@@ -557,17 +704,38 @@ impl ServiceNowState {
         self.store(table.name, record.clone());
         self.write_journal(table.name, &sys_id, &journal, actor, now);
         if table.is_task() {
-            self.start_sla(&sys_id, record.get("priority").map(String::as_str).unwrap_or("5"), actor, now);
-            self.sync_sla_stage(&sys_id, record.get("state").map(String::as_str).unwrap_or(""), table.name, now);
+            self.start_sla(
+                &sys_id,
+                record.get("priority").map(String::as_str).unwrap_or("5"),
+                actor,
+                now,
+            );
+            self.sync_sla_stage(
+                &sys_id,
+                record.get("state").map(String::as_str).unwrap_or(""),
+                table.name,
+                now,
+            );
         }
         self.notify("insert", &table, &record);
         Ok(sys_id)
     }
 
     /// Updates a record (PATCH and PUT behave the same: only given fields change).
-    pub fn update(&mut self, actor: &str, table_name: &str, sys_id: &str, input: &Map<String, Value>, input_display: bool, now: i64) -> Result<(), SnError> {
+    pub fn update(
+        &mut self,
+        actor: &str,
+        table_name: &str,
+        sys_id: &str,
+        input: &Map<String, Value>,
+        input_display: bool,
+        now: i64,
+    ) -> Result<(), SnError> {
         let table = self.table(table_name)?.clone();
-        let before = self.get(table.name, sys_id).cloned().ok_or_else(SnError::not_found)?;
+        let before = self
+            .get(table.name, sys_id)
+            .cloned()
+            .ok_or_else(SnError::not_found)?;
         let (changes, journal) = self.parse_input(&table, input, input_display, false);
         let actor_sys_id = self.user_sys_id(actor).unwrap_or_default();
         let mut record = before.clone();
@@ -575,20 +743,42 @@ impl ServiceNowState {
             record.insert(k.clone(), v.clone());
         }
         if table.is_task() {
-            self.apply_task_rules(&table, Some(&before), &mut record, &changes, &actor_sys_id, now);
+            self.apply_task_rules(
+                &table,
+                Some(&before),
+                &mut record,
+                &changes,
+                &actor_sys_id,
+                now,
+            );
         }
         let changed = record != before || !journal.is_empty();
         if !changed {
             return Ok(());
         }
         self.check_data_policy(&table, &record)?;
-        let count = before.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let count = before
+            .get("sys_mod_count")
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
         record.insert("sys_mod_count".into(), count.to_string());
         record.insert("sys_updated_on".into(), servicenow_timestamp(now));
         record.insert("sys_updated_by".into(), actor.to_string());
-        let seq = self.records.get(table.name).and_then(|r| r.get(sys_id)).map(|s| s.seq).unwrap_or(0);
+        let seq = self
+            .records
+            .get(table.name)
+            .and_then(|r| r.get(sys_id))
+            .map(|s| s.seq)
+            .unwrap_or(0);
         if let Some(rows) = self.records.get_mut(table.name) {
-            rows.insert(sys_id.to_string(), Stored { seq, values: record.clone() });
+            rows.insert(
+                sys_id.to_string(),
+                Stored {
+                    seq,
+                    values: record.clone(),
+                },
+            );
         }
         self.write_journal(table.name, sys_id, &journal, actor, now);
         if table.is_task() {
@@ -598,7 +788,12 @@ impl ServiceNowState {
                 self.cancel_slas(sys_id, now);
                 self.start_sla(sys_id, &new_priority, actor, now);
             }
-            self.sync_sla_stage(sys_id, record.get("state").map(String::as_str).unwrap_or(""), table.name, now);
+            self.sync_sla_stage(
+                sys_id,
+                record.get("state").map(String::as_str).unwrap_or(""),
+                table.name,
+                now,
+            );
         }
         self.notify("update", &table, &record);
         Ok(())
@@ -632,13 +827,19 @@ impl ServiceNowState {
         };
         let mut row: Record = [
             ("task", task_sys_id.to_string()),
-            ("sla", format!("Priority {priority} resolution ({hours} hour)")),
+            (
+                "sla",
+                format!("Priority {priority} resolution ({hours} hour)"),
+            ),
             ("stage", "in_progress".to_string()),
             ("has_breached", "false".to_string()),
             ("active", "true".to_string()),
             ("start_time", servicenow_timestamp(now)),
             ("end_time", String::new()),
-            ("planned_end_time", servicenow_timestamp(now + clock.duration_ms)),
+            (
+                "planned_end_time",
+                servicenow_timestamp(now + clock.duration_ms),
+            ),
             ("pause_duration", "0".to_string()),
             ("pause_time", String::new()),
             ("percentage", "0.00".to_string()),
@@ -690,9 +891,16 @@ impl ServiceNowState {
             }
         }
         let finished = matches!(stage, "completed" | "cancelled");
-        let pause_time = clock.paused_since.map(servicenow_timestamp).unwrap_or_default();
+        let pause_time = clock
+            .paused_since
+            .map(servicenow_timestamp)
+            .unwrap_or_default();
         let end = clock.end_ms.map(servicenow_timestamp).unwrap_or_default();
-        if let Some(row) = self.records.get_mut("task_sla").and_then(|r| r.get_mut(sla_id)) {
+        if let Some(row) = self
+            .records
+            .get_mut("task_sla")
+            .and_then(|r| r.get_mut(sla_id))
+        {
             let v = &mut row.values;
             if v.get("stage").map(String::as_str) != Some(stage) {
                 v.insert("stage".into(), stage.to_string());
@@ -701,7 +909,11 @@ impl ServiceNowState {
                 if finished {
                     v.insert("active".into(), "false".into());
                 }
-                let count = v.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0) + 1;
+                let count = v
+                    .get("sys_mod_count")
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + 1;
                 v.insert("sys_mod_count".into(), count.to_string());
                 v.insert("sys_updated_on".into(), servicenow_timestamp(now));
             }
@@ -743,21 +955,46 @@ impl ServiceNowState {
                 0.0
             };
             let planned = clock.start_ms + clock.duration_ms + clock.paused_total_ms;
-            if let Some(row) = self.records.get_mut("task_sla").and_then(|r| r.get_mut(&id)) {
+            if let Some(row) = self
+                .records
+                .get_mut("task_sla")
+                .and_then(|r| r.get_mut(&id))
+            {
                 let v = &mut row.values;
                 v.insert("percentage".into(), format!("{percentage:.2}"));
                 v.insert("business_percentage".into(), format!("{percentage:.2}"));
-                v.insert("pause_duration".into(), (clock.paused_total_ms / 1000).to_string());
+                v.insert(
+                    "pause_duration".into(),
+                    (clock.paused_total_ms / 1000).to_string(),
+                );
                 v.insert("planned_end_time".into(), servicenow_timestamp(planned));
-                v.insert("has_breached".into(), (elapsed > clock.duration_ms).to_string());
+                v.insert(
+                    "has_breached".into(),
+                    (elapsed > clock.duration_ms).to_string(),
+                );
             }
         }
     }
 
     // ---- attachments ----------------------------------------------------------------------------
 
-    pub fn add_attachment(&mut self, actor: &str, table_name: &str, table_sys_id: &str, file_name: &str, content_type: &str, data: Vec<u8>, now: i64) -> Result<String, SnError> {
-        if self.tables.iter().all(|t| t.name != table_name) || self.get(table_name, table_sys_id).is_none() {
+    pub fn add_attachment(
+        &mut self,
+        actor: &str,
+        file: NewAttachment,
+        now: i64,
+    ) -> Result<String, SnError> {
+        let NewAttachment {
+            table_name,
+            table_sys_id,
+            file_name,
+            content_type,
+            data,
+        } = file;
+        let (table_name, table_sys_id) = (table_name.as_str(), table_sys_id.as_str());
+        if self.tables.iter().all(|t| t.name != table_name)
+            || self.get(table_name, table_sys_id).is_none()
+        {
             return Err(SnError::new(
                 StatusCode::BAD_REQUEST,
                 "Invalid table or sys_id",
@@ -778,10 +1015,10 @@ impl ServiceNowState {
         let sys_id = new_sys_id();
         let size = data.len().to_string();
         let mut row: Record = [
-            ("file_name", file_name.to_string()),
+            ("file_name", file_name),
             ("table_name", table_name.to_string()),
             ("table_sys_id", table_sys_id.to_string()),
-            ("content_type", content_type.to_string()),
+            ("content_type", content_type),
             ("size_bytes", size.clone()),
             ("size_compressed", size),
         ]
@@ -804,7 +1041,10 @@ impl ServiceNowState {
         for (name, rows) in &self.records {
             let mut ordered: Vec<&Stored> = rows.values().collect();
             ordered.sort_by_key(|s| s.seq);
-            tables.insert(name.clone(), Value::Array(ordered.iter().map(|s| json!(s.values)).collect()));
+            tables.insert(
+                name.clone(),
+                Value::Array(ordered.iter().map(|s| json!(s.values)).collect()),
+            );
         }
         Value::Object(tables)
     }

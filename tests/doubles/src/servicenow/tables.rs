@@ -80,7 +80,11 @@ fn task_columns() -> Vec<Column> {
         col("impact", "Impact", Choice),
         col("urgency", "Urgency", Choice),
         col("priority", "Priority", Choice),
-        col("assignment_group", "Assignment group", Reference("sys_user_group")),
+        col(
+            "assignment_group",
+            "Assignment group",
+            Reference("sys_user_group"),
+        ),
         col("assigned_to", "Assigned to", Reference("sys_user")),
         col("caller_id", "Caller", Reference("sys_user")),
         col("opened_by", "Opened by", Reference("sys_user")),
@@ -193,7 +197,11 @@ pub fn all_tables() -> Vec<TableDef> {
                 col("os", "Operating System", Text),
                 col("serial_number", "Serial number", Text),
                 col("operational_status", "Operational status", Choice),
-                col("support_group", "Support group", Reference("sys_user_group")),
+                col(
+                    "support_group",
+                    "Support group",
+                    Reference("sys_user_group"),
+                ),
             ]),
         },
         TableDef {
@@ -349,9 +357,22 @@ fn choices(table: &str, element: &str, rows: &[(&str, &str)]) -> Vec<ChoiceSeed>
 /// Out-of-box choice lists (incident from the Helsinki+ state model; `sn_si_incident` from the
 /// notes' [U] list — confirm against a real instance via `sys_choice`).
 pub fn default_choices() -> Vec<ChoiceSeed> {
-    let incident_states = [("1", "New"), ("2", "In Progress"), ("3", "On Hold"), ("6", "Resolved"), ("7", "Closed"), ("8", "Canceled")];
+    let incident_states = [
+        ("1", "New"),
+        ("2", "In Progress"),
+        ("3", "On Hold"),
+        ("6", "Resolved"),
+        ("7", "Closed"),
+        ("8", "Canceled"),
+    ];
     let impact = [("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low")];
-    let priority = [("1", "1 - Critical"), ("2", "2 - High"), ("3", "3 - Moderate"), ("4", "4 - Low"), ("5", "5 - Planning")];
+    let priority = [
+        ("1", "1 - Critical"),
+        ("2", "2 - High"),
+        ("3", "3 - Moderate"),
+        ("4", "4 - Low"),
+        ("5", "5 - Planning"),
+    ];
     let close_codes = [
         ("Solution provided", "Solution provided"),
         ("Workaround provided", "Workaround provided"),
@@ -364,8 +385,22 @@ pub fn default_choices() -> Vec<ChoiceSeed> {
         ("Resolved by problem", "Resolved by problem"),
         ("Resolved by request", "Resolved by request"),
     ];
-    let hold = [("1", "Awaiting Caller"), ("5", "Awaiting Change"), ("3", "Awaiting Problem"), ("4", "Awaiting Vendor")];
-    let sir_states = [("10", "Draft"), ("16", "Analysis"), ("18", "Contain"), ("19", "Eradicate"), ("20", "Recover"), ("100", "Review"), ("3", "Closed"), ("7", "Cancelled")];
+    let hold = [
+        ("1", "Awaiting Caller"),
+        ("5", "Awaiting Change"),
+        ("3", "Awaiting Problem"),
+        ("4", "Awaiting Vendor"),
+    ];
+    let sir_states = [
+        ("10", "Draft"),
+        ("16", "Analysis"),
+        ("18", "Contain"),
+        ("19", "Eradicate"),
+        ("20", "Recover"),
+        ("100", "Review"),
+        ("3", "Closed"),
+        ("7", "Cancelled"),
+    ];
     let sir_close = [
         ("Resolved", "Resolved"),
         ("False positive", "False positive"),
@@ -374,7 +409,12 @@ pub fn default_choices() -> Vec<ChoiceSeed> {
         ("No action required", "No action required"),
     ];
     let severity = [("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low")];
-    let stage = [("in_progress", "In progress"), ("paused", "Paused"), ("completed", "Completed"), ("cancelled", "Cancelled")];
+    let stage = [
+        ("in_progress", "In progress"),
+        ("paused", "Paused"),
+        ("completed", "Completed"),
+        ("cancelled", "Cancelled"),
+    ];
     let mut out = Vec::new();
     out.extend(choices("incident", "state", &incident_states));
     out.extend(choices("incident", "incident_state", &incident_states));

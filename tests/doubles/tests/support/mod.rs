@@ -20,7 +20,9 @@ pub async fn jira() -> JiraDoubleHandle {
 }
 
 pub async fn servicenow() -> ServiceNowDoubleHandle {
-    ServiceNowDouble::start(ServiceNowConfig::default()).await.unwrap()
+    ServiceNowDouble::start(ServiceNowConfig::default())
+        .await
+        .unwrap()
 }
 
 pub fn client() -> reqwest::Client {
@@ -54,19 +56,29 @@ impl JiraClient {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(self.url(path)).basic_auth(&self.email, Some(&self.token))
+        self.http
+            .get(self.url(path))
+            .basic_auth(&self.email, Some(&self.token))
     }
 
     pub fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
-        self.http.post(self.url(path)).basic_auth(&self.email, Some(&self.token)).json(&body)
+        self.http
+            .post(self.url(path))
+            .basic_auth(&self.email, Some(&self.token))
+            .json(&body)
     }
 
     pub fn put(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
-        self.http.put(self.url(path)).basic_auth(&self.email, Some(&self.token)).json(&body)
+        self.http
+            .put(self.url(path))
+            .basic_auth(&self.email, Some(&self.token))
+            .json(&body)
     }
 
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.delete(self.url(path)).basic_auth(&self.email, Some(&self.token))
+        self.http
+            .delete(self.url(path))
+            .basic_auth(&self.email, Some(&self.token))
     }
 
     /// Creates a Task in SEC with an ADF description; returns the key.
@@ -120,24 +132,38 @@ impl SnClient {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(self.url(path)).basic_auth(&self.user, Some(&self.password))
+        self.http
+            .get(self.url(path))
+            .basic_auth(&self.user, Some(&self.password))
     }
 
     pub fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
-        self.http.post(self.url(path)).basic_auth(&self.user, Some(&self.password)).json(&body)
+        self.http
+            .post(self.url(path))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(&body)
     }
 
     pub fn patch(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
-        self.http.patch(self.url(path)).basic_auth(&self.user, Some(&self.password)).json(&body)
+        self.http
+            .patch(self.url(path))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(&body)
     }
 
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.delete(self.url(path)).basic_auth(&self.user, Some(&self.password))
+        self.http
+            .delete(self.url(path))
+            .basic_auth(&self.user, Some(&self.password))
     }
 
     /// Inserts an incident; returns the result record.
     pub async fn create_incident(&self, fields: Value) -> Value {
-        let response = self.post("/api/now/table/incident", fields).send().await.unwrap();
+        let response = self
+            .post("/api/now/table/incident", fields)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
         let body: Value = response.json().await.unwrap();
         body["result"].clone()
@@ -153,7 +179,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -199,7 +228,11 @@ impl Receiver {
     }
 }
 
-async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let mut s = state.lock().unwrap();
     s.received.push(Received { headers, body });
     if s.fail_next > 0 {
