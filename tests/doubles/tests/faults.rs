@@ -370,9 +370,11 @@ async fn filters_confine_faults_to_a_method_and_path_prefix() {
 async fn the_per_second_limit_refuses_the_excess_until_tokens_refill() {
     let double = jira().await;
     let c = JiraClient::cloud(&double);
+    // Burst of 3 refilling one token per second: the 4th and 5th requests of a quick series are
+    // refused (a refill would need a whole second between requests, so this is not timing-bound).
     double.set_rate_limit(Some(RateLimit {
-        per_second: 3.0,
-        burst: None,
+        per_second: 1.0,
+        burst: Some(3.0),
     }));
     let mut statuses = Vec::new();
     let mut refused = None;
@@ -386,7 +388,8 @@ async fn the_per_second_limit_refuses_the_excess_until_tokens_refill() {
     assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
     let refused = refused.unwrap();
     assert_eq!(refused.headers()["retry-after"], "1");
-    assert_eq!(refused.headers()["x-ratelimit-fillrate"], "3");
+    assert_eq!(refused.headers()["x-ratelimit-fillrate"], "1");
+    assert_eq!(refused.headers()["x-ratelimit-limit"], "3");
     assert_eq!(
         double.retry_after_violation_count(),
         1,

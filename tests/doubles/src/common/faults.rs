@@ -252,6 +252,8 @@ pub struct Throttled {
     pub retry_after_secs: u64,
     /// Configured capacity, for `X-RateLimit-Limit`.
     pub capacity: u64,
+    /// Tokens added per second, for `X-RateLimit-FillRate`.
+    pub fill_rate: f64,
 }
 
 impl TokenBucket {
@@ -286,6 +288,7 @@ impl TokenBucket {
             Err(Throttled {
                 retry_after_secs: wait as u64,
                 capacity: self.capacity() as u64,
+                fill_rate: self.limit.per_second,
             })
         }
     }

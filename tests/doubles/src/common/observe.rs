@@ -176,9 +176,13 @@ pub fn rate_limited_response(
             set_header(&mut response, "x-ratelimit-remaining", "0".into());
             set_header(&mut response, "x-ratelimit-nearlimit", "true".into());
             set_header(&mut response, "x-ratelimit-reset", iso_minute(reset_ms));
-            if throttled.is_some() {
+            if let Some(t) = throttled {
                 set_header(&mut response, "x-ratelimit-interval-seconds", "1".into());
-                set_header(&mut response, "x-ratelimit-fillrate", limit.to_string());
+                set_header(
+                    &mut response,
+                    "x-ratelimit-fillrate",
+                    t.fill_rate.to_string(),
+                );
             }
         }
         Backend::ServiceNow => {
