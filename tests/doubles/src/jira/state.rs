@@ -43,6 +43,9 @@ enum FieldChange {
     Custom(String, Value),
 }
 
+/// Field changes plus comments requested through `update.comment[].add` (body, visibility).
+type ParsedChanges = (Vec<FieldChange>, Vec<(RichText, Option<Value>)>);
+
 /// Result of a successful create.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -388,7 +391,6 @@ impl JiraState {
 
     /// Parses `fields` and `update` into changes, plus comments requested through
     /// `update.comment[].add`. Collects every field error, like Jira.
-    #[allow(clippy::type_complexity)]
     fn parse_changes(
         &self,
         project: &ProjectDef,
@@ -397,7 +399,7 @@ impl JiraState {
         version: ApiVersion,
         current_labels: &[String],
         skip: &[&str],
-    ) -> Result<(Vec<FieldChange>, Vec<(RichText, Option<Value>)>), JiraError> {
+    ) -> Result<ParsedChanges, JiraError> {
         let mut errors = BTreeMap::new();
         let mut details = Vec::new();
         let mut changes = Vec::new();
