@@ -653,7 +653,8 @@ mod tests {
         f.apply_mute(&mute_until(None), &alice(), 5_000);
         let mut newer = base();
         newer["last_seen_at"] = json!(2_500);
-        newer["workflow"]["mute"] = json!({"is_muted": false, "muted_at": 7_000, "reason": "human_error"});
+        newer["workflow"]["mute"] =
+            json!({"is_muted": false, "muted_at": 7_000, "reason": "human_error"});
         let merged = f.merged_with(finding(newer), 8_000).unwrap();
         assert_eq!(merged.status(), Status::Open);
         assert_eq!(merged.overrides().mute_at, None);
@@ -676,7 +677,8 @@ mod tests {
     #[test]
     fn an_api_unassign_survives_a_reingest_carrying_an_older_assignee() {
         let mut doc = base();
-        doc["workflow"]["triage"] = json!({"assignee": {"id": "u2", "name": "Bob", "updated_at": 1_000}});
+        doc["workflow"]["triage"] =
+            json!({"assignee": {"id": "u2", "name": "Bob", "updated_at": 1_000}});
         let mut f = finding(doc.clone());
         f.apply_assignee(None, &alice(), 5_000);
         assert!(f.assignee().is_none());

@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn unmuting_with_a_mute_reason_gives_the_recorded_message() {
-        let err = check_mute_request(false, RequestReason::RiskAccepted, None, None, 0).unwrap_err();
+        let err =
+            check_mute_request(false, RequestReason::RiskAccepted, None, None, 0).unwrap_err();
         assert_eq!(
             err.to_string(),
             "The provided reason is not valid for the specified mute action. Possible values: [NO_PENDING_FIX HUMAN_ERROR NO_LONGER_ACCEPTED_RISK OTHER]"
@@ -178,8 +179,8 @@ mod tests {
 
     #[test]
     fn an_expiry_in_the_past_gives_the_recorded_message() {
-        let err =
-            check_mute_request(true, RequestReason::RiskAccepted, None, Some(1), 1_000).unwrap_err();
+        let err = check_mute_request(true, RequestReason::RiskAccepted, None, Some(1), 1_000)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "Invalid expiration date. Please provide an expiration date in the future"

@@ -222,7 +222,10 @@ impl<'a> Checker<'a> {
             other => {
                 self.error(
                     path,
-                    format!("must be a boolean (true or false), got {}", json_type(other)),
+                    format!(
+                        "must be a boolean (true or false), got {}",
+                        json_type(other)
+                    ),
                 );
                 None
             }
@@ -276,10 +279,7 @@ impl<'a> Checker<'a> {
         };
         let parsed = parse(text);
         if parsed.is_none() {
-            self.error(
-                path,
-                format!("must be one of {}; got {text:?}", allowed()),
-            );
+            self.error(path, format!("must be one of {}; got {text:?}", allowed()));
         }
         parsed
     }
@@ -349,7 +349,10 @@ pub fn finding_from_document(
     let Value::Object(mut doc) = document else {
         return Err(vec![FieldError::new(
             Vec::new(),
-            format!("the finding must be an object, got {}", json_type(&document)),
+            format!(
+                "the finding must be an object, got {}",
+                json_type(&document)
+            ),
         )]);
     };
     let mut errors = Vec::new();
@@ -466,9 +469,15 @@ pub fn finding_from_document(
         last_seen_at,
         detection_changed_at,
     ) {
-        (Some(finding_type), Some(severity), Some(source_status), Some(title), Some(first), Some(last), Some(changed))
-            if errors.is_empty() =>
-        {
+        (
+            Some(finding_type),
+            Some(severity),
+            Some(source_status),
+            Some(title),
+            Some(first),
+            Some(last),
+            Some(changed),
+        ) if errors.is_empty() => {
             if status == Some(Status::Muted) && is_muted.is_none() {
                 let workflow = doc
                     .entry("workflow")
@@ -518,7 +527,10 @@ fn check_tags(tags: Value, errors: &mut Vec<FieldError>) -> Vec<String> {
                     )),
                     other => errors.push(FieldError::new(
                         vec![PathSegment::Key("tags".into()), PathSegment::Index(index)],
-                        format!("must be a string (\"key:value\"), got {}", json_type(&other)),
+                        format!(
+                            "must be a string (\"key:value\"), got {}",
+                            json_type(&other)
+                        ),
                     )),
                 }
             }
@@ -625,9 +637,18 @@ mod tests {
     #[test]
     fn every_missing_required_field_is_named() {
         let errors = errors_of(json!({"finding_type": "secret"}));
-        for field in ["severity", "status", "title", "first_seen_at", "last_seen_at", "detection_changed_at"] {
+        for field in [
+            "severity",
+            "status",
+            "title",
+            "first_seen_at",
+            "last_seen_at",
+            "detection_changed_at",
+        ] {
             assert!(
-                errors.iter().any(|e| e.starts_with(&format!("{field}: is required"))),
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("{field}: is required"))),
                 "{field} not named in {errors:?}"
             );
         }
@@ -639,9 +660,24 @@ mod tests {
         d["workflow"] = json!({"mute": {"is_muted": "yes"}, "triage": {"assignee": {"id": 7}}});
         d["origin"] = json!(["ci", 3]);
         let errors = errors_of(d);
-        assert!(errors.iter().any(|e| e.starts_with("workflow.mute.is_muted: must be a boolean")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.starts_with("workflow.triage.assignee.id: must be a string")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.starts_with("origin[1]: must be a string")), "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("workflow.mute.is_muted: must be a boolean")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("workflow.triage.assignee.id: must be a string")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("origin[1]: must be a string")),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -657,15 +693,24 @@ mod tests {
         d["first_seen_at"] = json!("2026-01-01");
         d["last_seen_at"] = json!(1.5);
         let errors = errors_of(d);
-        assert!(errors[0].starts_with("first_seen_at: must be a non-negative integer"), "{errors:?}");
-        assert!(errors[1].starts_with("last_seen_at: must be a non-negative integer"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("first_seen_at: must be a non-negative integer"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("last_seen_at: must be a non-negative integer"),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn last_seen_before_first_seen_is_refused() {
         let mut d = doc();
         d["first_seen_at"] = json!(10);
-        assert_eq!(errors_of(d), vec!["last_seen_at: 2 is before first_seen_at 10"]);
+        assert_eq!(
+            errors_of(d),
+            vec!["last_seen_at: 2 is before first_seen_at 10"]
+        );
     }
 
     #[test]
@@ -697,7 +742,10 @@ mod tests {
         assert!(finding_from_document("f1", d.clone(), json!([])).is_ok());
         d["workflow"]["mute"]["is_muted"] = json!(true);
         let errors = errors_of(d);
-        assert!(errors[0].starts_with("workflow.mute.reason: must be one of none,"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("workflow.mute.reason: must be one of none,"),
+            "{errors:?}"
+        );
     }
 
     #[test]

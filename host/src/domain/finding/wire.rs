@@ -68,7 +68,10 @@ pub fn finding_from_api_item(item: Value) -> Result<Finding, RejectedItem> {
         )),
         Some(other) => errors.push(FieldError::new(
             keys(&["type"]),
-            format!("must be the string \"{FINDING_TYPE}\", got {}", json_type(other)),
+            format!(
+                "must be the string \"{FINDING_TYPE}\", got {}",
+                json_type(other)
+            ),
         )),
     }
     let outer = match item.remove("attributes") {
@@ -137,7 +140,13 @@ pub fn finding_from_api_item(item: Value) -> Result<Finding, RejectedItem> {
         &keys(&["attributes", "attributes"]),
         &mut errors,
     );
-    finish(id, document, tags, &keys(&["attributes", "attributes"]), errors)
+    finish(
+        id,
+        document,
+        tags,
+        &keys(&["attributes", "attributes"]),
+        errors,
+    )
 }
 
 /// Reads a plain finding object (root-level `finding_id`, `tags` inside), as the schema page
@@ -218,7 +227,8 @@ fn finish(
         Err(found) => {
             // Tag errors are reported where the tags came from; the rest under the document.
             for error in found {
-                let is_tags = matches!(error.path.first(), Some(PathSegment::Key(k)) if k == "tags");
+                let is_tags =
+                    matches!(error.path.first(), Some(PathSegment::Key(k)) if k == "tags");
                 let prefix: &[PathSegment] = if is_tags && !document_path.is_empty() {
                     &[PathSegment::Key("attributes".into())]
                 } else {
@@ -320,8 +330,7 @@ mod tests {
 
     #[test]
     fn missing_attributes_are_named() {
-        let rejected =
-            finding_from_api_item(json!({"id": "f1", "type": "finding"})).unwrap_err();
+        let rejected = finding_from_api_item(json!({"id": "f1", "type": "finding"})).unwrap_err();
         assert!(messages(rejected)[0].starts_with("attributes: is required"));
     }
 
@@ -338,7 +347,10 @@ mod tests {
         let mut it = item();
         it["attributes"].as_object_mut().unwrap().remove("tags");
         it["attributes"]["attributes"]["tags"] = json!(["team:a"]);
-        assert_eq!(finding_from_api_item(it.clone()).unwrap().tags(), ["team:a"]);
+        assert_eq!(
+            finding_from_api_item(it.clone()).unwrap().tags(),
+            ["team:a"]
+        );
         it["attributes"]["tags"] = json!(["team:b"]);
         assert_eq!(
             messages(finding_from_api_item(it).unwrap_err()),
