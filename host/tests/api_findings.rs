@@ -1099,3 +1099,62 @@ async fn findings_are_assigned_and_unassigned() {
         .is_empty());
     server.cleanup().await;
 }
+
+#[tokio::test]
+async fn nul_characters_are_client_errors_on_postgres() {
+    let server = Server::start(TestDb::postgres().await.unwrap()).await;
+    let mut item = finding_item("n1", 5);
+    item["attributes"]["attributes"]["title"] = json!("bad\u{0}title");
+    let (status, body) = server.ingest(vec![item, finding_item("n2", 6)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["meta"]["rejected_items"][0]["detail"],
+        "data[0].attributes.attributes.title: must not contain NUL characters (\\u0000)"
+    );
+    for query in [
+        "%40severity%3Ahigh%00",
+        "team%3Aapi%00",
+        "%40resource_id%3Ax%00y",
+    ] {
+        let (status, body) = server
+            .get(&format!("/api/v2/security/findings?filter[query]={query}"))
+            .await;
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "{query}: {status} {body}"
+        );
+    }
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/security/findings/mute",
+            Some(mute_body(
+                &["a\u{0}b"],
+                json!({"is_muted": true, "reason": "NO_FIX"}),
+            )),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "must not contain control characters",
+    );
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/security/findings/assignee",
+            Some(
+                json!({"data": {"type": "assignee", "attributes": {"assignee_id": "u\u{0}"},
+                "relationships": {"findings": {"data": [{"id": "n2", "type": "findings"}]}}}}),
+            ),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "must not contain control characters",
+    );
+    server.cleanup().await;
+}

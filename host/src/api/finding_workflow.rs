@@ -53,6 +53,9 @@ pub fn finding_ids(data: &Field<'_>) -> Result<Vec<String>, ApiError> {
         if id.is_empty() {
             return Err(item.get("id").error("must not be empty"));
         }
+        if id.chars().any(char::is_control) {
+            return Err(item.get("id").error("must not contain control characters"));
+        }
         ids.push(id.to_string());
     }
     Ok(ids)
@@ -139,6 +142,9 @@ pub async fn assignee(
     attributes.object()?;
     let assignee_field = attributes.get("assignee_id");
     let assignee_id = assignee_field.string()?;
+    if assignee_id.is_some_and(|id| id.chars().any(char::is_control)) {
+        return Err(assignee_field.error("must not contain control characters"));
+    }
     let ids = finding_ids(&data)?;
 
     let assignee = match assignee_id {

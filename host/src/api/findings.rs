@@ -105,6 +105,9 @@ fn decode_cursor(text: &str, direction: SortDirection) -> Result<ListPosition, S
     ) else {
         return Err(not_ours());
     };
+    if id.chars().any(char::is_control) {
+        return Err(not_ours());
+    }
     if sort != sort_name(direction) {
         return Err(format!(
             "the cursor was issued for sort {sort:?}, but this request sorts by {:?}; send the same sort",

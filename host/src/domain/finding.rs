@@ -155,6 +155,39 @@ impl Actor {
     }
 }
 
+/// `workflow.mute`, typed (the document keeps any further fields, e.g. `rule_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MuteRecord {
+    pub is_muted: bool,
+    /// As stored: the schema's lowercase reason (an inactive record may carry free text).
+    pub reason: Option<String>,
+    pub description: Option<String>,
+    pub expire_at: Option<i64>,
+    pub muted_at: Option<i64>,
+    pub muted_by: Option<Actor>,
+    pub is_muted_by_rule: bool,
+}
+
+/// `workflow.triage.assignee`, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssigneeRecord {
+    pub user: Actor,
+    pub updated_at: Option<i64>,
+    pub updated_by: Option<Actor>,
+}
+
+fn actor_from(value: Option<&Value>) -> Option<Actor> {
+    let value = value?;
+    Some(Actor {
+        id: value.get("id")?.as_str()?.to_string(),
+        name: value
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
 /// A mute or unmute decided through casebridge's API (already validated, see [`mute`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MuteChange {
@@ -312,6 +345,38 @@ impl Finding {
     /// `workflow.triage.assignee`, if any.
     pub fn assignee(&self) -> Option<&Value> {
         self.workflow_part("triage").and_then(|t| t.get("assignee"))
+    }
+
+    /// `workflow.mute`, typed.
+    pub fn mute_record(&self) -> Option<MuteRecord> {
+        let mute = self.mute()?;
+        let text = |key: &str| mute.get(key).and_then(Value::as_str).map(str::to_string);
+        let time = |key: &str| mute.get(key).and_then(Value::as_i64);
+        Some(MuteRecord {
+            is_muted: mute
+                .get("is_muted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            reason: text("reason"),
+            description: text("description"),
+            expire_at: time("expire_at"),
+            muted_at: time("muted_at"),
+            muted_by: actor_from(mute.get("muted_by")),
+            is_muted_by_rule: mute
+                .get("is_muted_by_rule")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    /// `workflow.triage.assignee`, typed.
+    pub fn assignee_record(&self) -> Option<AssigneeRecord> {
+        let assignee = self.assignee()?;
+        Some(AssigneeRecord {
+            user: actor_from(Some(assignee))?,
+            updated_at: assignee.get("updated_at").and_then(Value::as_i64),
+            updated_by: actor_from(assignee.get("updated_by")),
+        })
     }
 
     /// Whether `workflow.mute.is_muted` is true (regardless of expiry).
@@ -685,6 +750,37 @@ mod tests {
         doc["last_seen_at"] = json!(2_500);
         let merged = f.merged_with(finding(doc), 6_000).unwrap();
         assert!(merged.assignee().is_none());
+    }
+
+    #[test]
+    fn mute_and_assignee_records_are_typed() {
+        let mut f = finding(base());
+        f.apply_mute(&mute_until(Some(10_000)), &alice(), 5_000);
+        let bob = Actor {
+            id: "u2".into(),
+            name: "Bob".into(),
+        };
+        f.apply_assignee(Some(&bob), &alice(), 6_000);
+        assert_eq!(
+            f.mute_record().unwrap(),
+            MuteRecord {
+                is_muted: true,
+                reason: Some("risk_accepted".into()),
+                description: Some("later".into()),
+                expire_at: Some(10_000),
+                muted_at: Some(5_000),
+                muted_by: Some(alice()),
+                is_muted_by_rule: false,
+            }
+        );
+        assert_eq!(
+            f.assignee_record().unwrap(),
+            AssigneeRecord {
+                user: bob,
+                updated_at: Some(6_000),
+                updated_by: Some(alice()),
+            }
+        );
     }
 
     #[test]

@@ -891,7 +891,11 @@ impl PreFilter {
     }
 
     fn push(&mut self, constraint: &EqualityConstraint<'_>, now: i64) {
-        if constraint.values.is_empty() || constraint.values.len() > MAX_PUSHED_VALUES {
+        // (A value with NUL matches no stored text; PostgreSQL refuses it as a parameter.)
+        if constraint.values.is_empty()
+            || constraint.values.len() > MAX_PUSHED_VALUES
+            || constraint.values.iter().any(|v| v.contains('\0'))
+        {
             return;
         }
         match constraint.field {

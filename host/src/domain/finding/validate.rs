@@ -198,7 +198,7 @@ impl<'a> Checker<'a> {
                 self.error(path, "must not be empty");
                 None
             }
-            Some(Value::String(s)) => Some(s),
+            Some(Value::String(s)) => self.text(path, s),
             Some(other) => {
                 self.error(path, format!("must be a string, got {}", json_type(other)));
                 None
@@ -206,9 +206,19 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Strings may hold any character except NUL (PostgreSQL cannot store it in a text column).
+    fn text(&mut self, path: &[&str], s: &'a str) -> Option<&'a str> {
+        if s.contains('\0') {
+            self.error(path, "must not contain NUL characters (\\u0000)");
+            None
+        } else {
+            Some(s)
+        }
+    }
+
     fn optional_string(&mut self, path: &[&str]) -> Option<&'a str> {
         match self.at(path)? {
-            Value::String(s) => Some(s),
+            Value::String(s) => self.text(path, s),
             other => {
                 self.error(path, format!("must be a string, got {}", json_type(other)));
                 None
@@ -784,6 +794,20 @@ mod tests {
             vec![
                 "tags[1]: must be a string (\"key:value\"), got an integer",
                 "tags[2]: must not be empty"
+            ]
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_checked_strings() {
+        let mut d = doc();
+        d["title"] = json!("bad\u{0}title");
+        d["resource_id"] = json!("r\u{0}");
+        assert_eq!(
+            errors_of(d),
+            vec![
+                "title: must not contain NUL characters (\\u0000)",
+                "resource_id: must not contain NUL characters (\\u0000)"
             ]
         );
     }
