@@ -24,7 +24,11 @@
 //! - Workflow parts set through casebridge's API (mute, triage assignee) are remembered in
 //!   [`ApiOverrides`] with the time of the action; a later re-ingest replaces such a part only
 //!   with a record of its own that is newer (`muted_at` / `assignee.updated_at`), so a scanner
-//!   re-sending its stale view never undoes an action taken here.
+//!   re-sending its stale view never undoes an action taken here. Parts that came from the
+//!   source follow the source. A re-ingest that carries no `workflow.mute` (or no assignee)
+//!   keeps the stored one: absence never clears workflow state.
+//! - Re-ingest never moves a finding back in time: a snapshot with an older `last_seen_at` is
+//!   ignored, and `first_seen_at` keeps the earliest value seen.
 
 use std::fmt;
 
