@@ -1158,3 +1158,18 @@ async fn nul_characters_are_client_errors_on_postgres() {
     );
     server.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_thousand_findings_ingest_in_one_request() {
+    let server = Server::sqlite().await;
+    let items: Vec<Value> = (0..1_000)
+        .map(|i| finding_item(&format!("k{i:04}"), i))
+        .collect();
+    let (status, body) = server.ingest(items).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["meta"]["created"], 1_000);
+    assert_eq!(body["data"].as_array().unwrap().len(), 1_000);
+    assert_eq!(body["data"][999]["meta"]["index"], 999);
+    assert_eq!(server.db.store.count_findings().await.unwrap(), 1_000);
+    server.cleanup().await;
+}
