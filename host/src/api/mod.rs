@@ -9,14 +9,18 @@
 //! - Every route except `/health` and `/ready` requires an API key (see `auth`).
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, patch, post};
 use axum::Router;
 
 use crate::store::Store;
 
 pub mod auth;
+pub mod body;
 pub mod error;
+pub mod finding_workflow;
+pub mod findings;
 pub mod health;
+pub mod ingest;
 pub mod json;
 
 /// Largest request body accepted (ingest of 1,000+ findings fits comfortably).
@@ -39,6 +43,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route(findings::LIST_PATH, get(findings::list))
+        .route("/api/v2/security/findings/search", post(findings::search))
+        .route("/api/v2/security/findings/ingest", post(ingest::ingest))
+        .route(
+            "/api/v2/security/findings/mute",
+            patch(finding_workflow::mute),
+        )
+        .route(
+            "/api/v2/security/findings/assignee",
+            patch(finding_workflow::assignee),
+        )
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

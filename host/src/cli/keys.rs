@@ -1,7 +1,8 @@
 //! `casebridge keys create`: mint an API key pair for scripts and clients.
 //!
 //! Invariants: stdout carries exactly one JSON object `{"api_key": …, "app_key": …}` (plus the
-//! key id) and nothing else, so `$(casebridge keys create …)` can be parsed by scripts.
+//! key id and the owning user's id) and nothing else, so `$(casebridge keys create …)` can be
+//! parsed by scripts.
 
 use clap::{Args, Subcommand};
 
@@ -55,7 +56,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             store.close().await;
             println!(
                 "{}",
-                serde_json::json!({"api_key": key.api_key, "app_key": key.app_key, "id": key.id})
+                serde_json::json!({"api_key": key.api_key, "app_key": key.app_key, "id": key.id, "user_id": key.user_id})
             );
             Ok(())
         }

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::telemetry::{self, LogFormat};
 
+pub mod findings;
 pub mod keys;
 pub mod serve;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Manage API keys.
     Keys(keys::KeysArgs),
+    /// Work with findings (import).
+    Findings(findings::FindingsArgs),
 }
 
 /// Entry point of the binary.
@@ -69,6 +72,7 @@ pub async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(args) => keys::run(args).await,
+        Command::Findings(args) => findings::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

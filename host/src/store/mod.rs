@@ -15,6 +15,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub mod findings;
 pub mod keys;
 pub mod test_support;
 
