@@ -5,3 +5,9 @@
 //! Invariants (from the seeds): a finding belongs to at most one case at a time per project;
 //! closing a case does not close its findings; deleting a case leaves its findings open and
 //! unlinked; only remediation or muting closes a finding.
+
+pub mod case;
+pub mod case_filter;
+pub mod project;
+pub mod ticket_link;
+pub mod timeline;
