@@ -15,9 +15,16 @@ use axum::Router;
 use crate::store::Store;
 
 pub mod auth;
+pub mod case_timeline;
+pub mod case_wire;
+pub mod cases;
 pub mod error;
+pub mod finding_cases;
 pub mod health;
 pub mod json;
+pub mod projects;
+pub mod query_params;
+pub mod users;
 
 /// Largest request body accepted (ingest of 1,000+ findings fits comfortably).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -39,6 +46,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .merge(projects::routes())
+        .merge(cases::routes())
+        .merge(case_timeline::routes())
+        .merge(finding_cases::routes())
+        .merge(users::routes())
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

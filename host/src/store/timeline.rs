@@ -98,7 +98,7 @@ pub(crate) async fn append_event(
 /// Outcome of editing or deleting a comment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommentEdit {
-    Done(TimelineCell),
+    Done(Box<TimelineCell>),
     CaseNotFound,
     /// No cell with that id on that case.
     CellNotFound,
@@ -219,7 +219,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(CommentEdit::Done(cell))
+        Ok(CommentEdit::Done(Box::new(cell)))
     }
 
     /// One page of a case's live cells.
