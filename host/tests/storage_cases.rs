@@ -34,6 +34,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     case_numbers_are_sequential_and_never_reused,
     case_numbers_stay_unique_under_concurrent_creators,
+    concurrent_moves_leave_each_finding_in_exactly_one_case_of_the_project,
     a_finding_moves_between_cases_of_one_project_and_the_old_case_says_so,
     a_finding_may_sit_in_one_case_per_project,
     closing_a_case_keeps_its_findings_open_and_linked,
@@ -157,6 +158,96 @@ async fn case_numbers_stay_unique_under_concurrent_creators(db: TestDb) {
     }
     let expected: BTreeSet<i64> = (1..=CREATORS as i64).collect();
     assert_eq!(numbers, expected, "numbers are unique and without gaps");
+    second.close().await;
+    db.cleanup().await;
+}
+
+async fn concurrent_moves_leave_each_finding_in_exactly_one_case_of_the_project(db: TestDb) {
+    const FINDINGS: usize = 5;
+    const MOVERS: usize = 30;
+    let finding_ids: Vec<String> = (0..FINDINGS).map(|i| format!("f{i}")).collect();
+    for id in &finding_ids {
+        insert_finding(&db.store, id, id).await;
+    }
+    let sec = project(&db.store, "SEC").await;
+    let mut case_ids = Vec::new();
+    for title in ["a", "b", "c"] {
+        case_ids.push(
+            db.store
+                .create_case(&NewCase::manual(&sec, title), None)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let second = Store::connect(&db.url).await.unwrap();
+    let stores = [db.store.clone(), second.clone()];
+    let mut tasks = Vec::new();
+    for i in 0..MOVERS {
+        let store = stores[i % 2].clone();
+        let case_id = case_ids[i % case_ids.len()].clone();
+        // Overlapping pairs in both directions, so movers contend for the same rows.
+        let pair = vec![
+            finding_ids[i % FINDINGS].clone(),
+            finding_ids[(i + 1 + i % 2) % FINDINGS].clone(),
+        ];
+        let project_id = sec.clone();
+        tasks.push(tokio::spawn(async move {
+            // Mostly moves, with detaches and new cases from the same findings mixed in.
+            match i % 6 {
+                4 => store.detach_findings(&pair, None).await.map(|_| ()),
+                5 => store
+                    .create_case(&NewCase::from_findings(&project_id, "new", pair), None)
+                    .await
+                    .map(|_| ()),
+                _ => store
+                    .attach_findings(&case_id, &pair, None)
+                    .await
+                    .map(|case| assert!(case.is_some())),
+            }
+        }));
+    }
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("a lost race is retried, not surfaced");
+    }
+    // Whatever the interleaving, the last writer wins and no finding is in two cases.
+    let mut linked_findings = 0;
+    for id in &finding_ids {
+        let cases = db.store.cases_of_finding(id).await.unwrap();
+        assert!(
+            cases.len() <= 1,
+            "{id} is in at most one case of the project"
+        );
+        linked_findings += cases.len();
+    }
+    let all_cases = db
+        .store
+        .search_cases(&CaseSearch {
+            filter: parse_filter("").unwrap(),
+            sort: CaseSortField::CreatedAt,
+            ascending: true,
+            page_size: 100,
+            page_number: 1,
+        })
+        .await
+        .unwrap();
+    let all_ids: Vec<String> = all_cases.cases.iter().map(|c| c.id.clone()).collect();
+    let insights = db.store.case_insights(&all_ids).await.unwrap();
+    let linked: usize = insights.values().map(Vec::len).sum();
+    assert_eq!(
+        linked, linked_findings,
+        "case insights agree with the links"
+    );
+    let case_ids = all_ids;
+    // Every move out of a case is on that case's timeline.
+    for case_id in &case_ids {
+        let cells = db.store.timeline_cells(case_id).await.unwrap();
+        let seqs: Vec<i64> = cells.iter().map(|c| c.seq).collect();
+        let expected: Vec<i64> = (1..=cells.len() as i64).collect();
+        assert_eq!(seqs, expected, "timeline positions are dense and unique");
+    }
     second.close().await;
     db.cleanup().await;
 }

@@ -3,7 +3,9 @@
 -- Invariants enforced here:
 -- - a case key `<PROJECT KEY>-<n>` is unique and never handed out twice: numbers come from
 --   `case_key_counters`, keyed by project *key*, which survives case and project deletion;
--- - a finding is linked to at most one case per project (primary key of `finding_cases`);
+-- - a finding is linked to at most one case per project (primary key of `finding_cases`); every
+--   transaction that changes a project's links first locks that project's row (projects in id
+--   order), so link changers of one project never deadlock on case rows;
 -- - timestamps are integer milliseconds since the Unix epoch (UTC).
 
 CREATE TABLE projects (
@@ -50,8 +52,10 @@ CREATE TABLE cases (
     modified_at     BIGINT,
     closed_at       BIGINT,
     archived_at     BIGINT,
-    -- per-case sequence for timeline cells and finding links (bumped under the row lock)
-    event_seq       BIGINT NOT NULL DEFAULT 0
+    -- per-case sequences (bumped with UPDATE … RETURNING under the row lock):
+    -- positions of timeline cells, and of linked findings
+    event_seq       BIGINT NOT NULL DEFAULT 0,
+    link_seq        BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX cases_by_project ON cases (project_id, case_number);
 CREATE INDEX cases_by_created ON cases (created_at, id);

@@ -9,7 +9,9 @@
 //! - creating a case, linking its findings and writing its CASE_CREATED cell is one transaction;
 //!   so is every change and the timeline cell that records it;
 //! - deleting a case unlinks its findings (which stay as they are), detaches its ticket links
-//!   and removes its timeline, in one transaction.
+//!   and removes its timeline, in one transaction;
+//! - transactions that create cases or change finding links lock the projects concerned first
+//!   (`Store::lock_projects`), then case rows.
 
 use std::collections::HashMap;
 
@@ -185,8 +187,8 @@ pub(crate) async fn insert_case(
     sqlx::query(
         "INSERT INTO cases (id, project_id, case_number, case_key, title, description, status, \
          priority, case_type, type_id, creation_source, assignee_id, attributes, created_by, \
-         created_at, closed_at, event_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0)",
+         created_at, closed_at, event_seq, link_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 0)",
     )
     .bind(&case.id)
     .bind(&case.project_id)
@@ -272,8 +274,11 @@ impl Store {
         news: &[NewCase],
         actor: Option<&str>,
     ) -> Result<Vec<Case>, StoreError> {
+        let projects: Vec<String> = news.iter().map(|n| n.project_id.clone()).collect();
+        let projects = &projects;
         self.retry_lost_races(|| async move {
             let mut tx = self.begin_write().await?;
+            self.lock_projects(&mut tx, projects).await?;
             let now = now_ms();
             let mut created = Vec::with_capacity(news.len());
             for new in news {
@@ -341,9 +346,15 @@ impl Store {
 
     /// Deletes a case (see the module invariants); false when it did not exist.
     pub async fn delete_case(&self, id_or_key: &str) -> Result<bool, StoreError> {
+        let Some(found) = self.find_case(id_or_key).await? else {
+            return Ok(false);
+        };
+        let found = &found;
         self.retry_lost_races(|| async move {
             let mut tx = self.begin_write().await?;
-            let Some(case) = lock_case(self, &mut tx, id_or_key).await? else {
+            self.lock_projects(&mut tx, std::slice::from_ref(&found.project_id))
+                .await?;
+            let Some(case) = lock_case(self, &mut tx, &found.id).await? else {
                 return Ok(false);
             };
             let now = now_ms();

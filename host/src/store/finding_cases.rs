@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use sqlx::Row;
 
 use super::cases::{lock_case, touch_case, CASE_COLUMNS};
-use super::timeline::{append_event, reserve_seq};
+use super::timeline::{append_event, reserve_seq, CaseSeq};
 use super::write_tx::placeholders;
 use super::{now_ms, Store, StoreError, Tx};
 use crate::domain::case::{Case, CaseStatus, Insight};
@@ -50,6 +50,7 @@ async fn require_findings(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError>
 }
 
 /// Links `finding_ids` to `case` inside `tx` (moving them from other cases of its project).
+/// The caller holds the lock of the case's project ([`Store::lock_projects`]).
 /// `touch_target` marks the case modified (false at creation, where the case is new).
 pub(crate) async fn link_findings(
     store: &Store,
@@ -94,7 +95,7 @@ pub(crate) async fn link_findings(
     if to_link.is_empty() {
         return Ok(());
     }
-    let first_seq = reserve_seq(tx, &case.id, to_link.len() as i64)
+    let first_seq = reserve_seq(tx, &case.id, CaseSeq::Links, to_link.len() as i64)
         .await?
         .ok_or(StoreError::NotFound("case"))?;
     for (offset, id) in to_link.iter().enumerate() {
@@ -184,10 +185,16 @@ impl Store {
         finding_ids: &[String],
         actor: Option<&str>,
     ) -> Result<Option<Case>, StoreError> {
+        let Some(found) = self.find_case(case_id_or_key).await? else {
+            return Ok(None);
+        };
+        let found = &found;
         let attached = self
             .retry_lost_races(|| async move {
                 let mut tx = self.begin_write().await?;
-                let Some(case) = lock_case(self, &mut tx, case_id_or_key).await? else {
+                self.lock_projects(&mut tx, std::slice::from_ref(&found.project_id))
+                    .await?;
+                let Some(case) = lock_case(self, &mut tx, &found.id).await? else {
                     return Ok(None);
                 };
                 link_findings(self, &mut tx, &case, finding_ids, actor, now_ms(), true).await?;
@@ -217,6 +224,19 @@ impl Store {
             let mut tx = self.begin_write().await?;
             require_findings(&mut tx, ids).await?;
             let list = placeholders(1, ids.len());
+            // Which projects are concerned; lock them, then read the links under the locks.
+            let sql = format!(
+                "SELECT DISTINCT project_id FROM finding_cases WHERE finding_id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            let mut projects = Vec::new();
+            for row in query.fetch_all(&mut *tx).await? {
+                projects.push(row.try_get::<String, _>("project_id")?);
+            }
+            self.lock_projects(&mut tx, &projects).await?;
             let sql = format!(
                 "SELECT finding_id, case_id FROM finding_cases WHERE finding_id IN ({list}){}",
                 self.for_update()

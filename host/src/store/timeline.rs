@@ -3,7 +3,8 @@
 //! Why: see `domain::timeline`; this module is the only writer of `case_timeline`.
 //! Invariants:
 //! - a cell's `seq` comes from its case row (`cases.event_seq`, bumped with an UPDATE … RETURNING
-//!   inside the caller's transaction), so concurrent writers never share or skip a position;
+//!   inside the caller's transaction), so positions are unique and dense (1, 2, 3…) per case even
+//!   under concurrent writers;
 //! - deleted comments keep their row with `deleted_at` set and are never listed.
 
 use std::collections::HashMap;
@@ -35,22 +36,38 @@ fn cell_from_row(row: &AnyRow) -> Result<TimelineCell, StoreError> {
     })
 }
 
-/// Reserves `count` positions on a case; returns the first. `None` when the case is missing.
+/// Which per-case sequence to draw from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaseSeq {
+    /// Timeline cell positions (`cases.event_seq`).
+    Timeline,
+    /// Linked-finding positions (`cases.link_seq`).
+    Links,
+}
+
+/// Reserves `count` consecutive positions of a case sequence; returns the first. `None` when the
+/// case is missing.
 pub(crate) async fn reserve_seq(
     tx: &mut Tx,
     case_id: &str,
+    seq: CaseSeq,
     count: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query(
-        "UPDATE cases SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq",
-    )
-    .bind(count)
-    .bind(case_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let column = match seq {
+        CaseSeq::Timeline => "event_seq",
+        CaseSeq::Links => "link_seq",
+    };
+    let sql = format!(
+        "UPDATE cases SET {column} = {column} + $1 WHERE id = $2 RETURNING {column} AS last_seq"
+    );
+    let row = sqlx::query(&sql)
+        .bind(count)
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
     match row {
         Some(row) => {
-            let last: i64 = row.try_get("event_seq")?;
+            let last: i64 = row.try_get("last_seq")?;
             Ok(Some(last - count + 1))
         }
         None => Ok(None),
@@ -65,7 +82,7 @@ pub(crate) async fn append_event(
     actor: Option<&str>,
     now: i64,
 ) -> Result<TimelineCell, StoreError> {
-    let seq = reserve_seq(tx, case_id, 1)
+    let seq = reserve_seq(tx, case_id, CaseSeq::Timeline, 1)
         .await?
         .ok_or(StoreError::NotFound("case"))?;
     let cell = TimelineCell {

@@ -7,6 +7,8 @@
 //! Invariants:
 //! - on SQLite every write transaction starts with `BEGIN IMMEDIATE` (waits on `busy_timeout`);
 //! - on PostgreSQL rows about to change are read `FOR UPDATE` ([`Store::for_update`]);
+//! - a transaction that changes finding links locks the projects concerned first
+//!   ([`Store::lock_projects`], in id order), then case rows;
 //! - an operation is retried only for lost races (deadlock, serialization failure, busy
 //!   database, unique violation from a concurrent insert), at most [`MAX_ATTEMPTS`] times, and
 //!   each attempt runs in a fresh transaction.
@@ -35,6 +37,40 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
         }
+    }
+
+    /// Locks project rows, in id order, for a transaction that changes those projects' finding
+    /// links (or creates their cases). Returns the ids that exist.
+    ///
+    /// Every such transaction takes these locks before any case row lock, so two of them never
+    /// wait on each other's case rows (no deadlock), and the at-most-one-case-per-project check
+    /// and its write are never interleaved. On SQLite `BEGIN IMMEDIATE` already serializes
+    /// writers; the reads still tell which projects exist.
+    pub async fn lock_projects(
+        &self,
+        tx: &mut Tx,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut sorted: Vec<&String> = ids.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR NO KEY UPDATE",
+        };
+        let sql = format!("SELECT id FROM projects WHERE id = $1{lock}");
+        let mut found = Vec::with_capacity(sorted.len());
+        for id in sorted {
+            if sqlx::query(&sql)
+                .bind(id.as_str())
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some()
+            {
+                found.push(id.clone());
+            }
+        }
+        Ok(found)
     }
 
     /// Runs `op` (which opens and commits its own transaction) again when it lost a race.
