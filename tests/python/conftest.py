@@ -133,3 +133,16 @@ def ingest(casebridge, findings: list[dict]):
     status, body = casebridge.raw("POST", "/api/v2/security/findings/ingest", {"data": findings})
     assert status in (200, 201, 202), (status, body)
     return body
+
+
+def ingest_or_skip(casebridge, findings: list[dict]):
+    """Like `ingest`, but skips the calling test when the ingest route does not exist yet.
+
+    The ingest endpoint belongs to the findings work; until it is merged, tests that need
+    findings skip with a reason instead of failing.
+    """
+    status, body = casebridge.raw("POST", "/api/v2/security/findings/ingest", {"data": findings})
+    if status == 404 and "no route" in json.dumps(body or {}):
+        pytest.skip("ingest route POST /api/v2/security/findings/ingest is missing (findings work not merged)")
+    assert status in (200, 201, 202), (status, body)
+    return body

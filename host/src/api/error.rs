@@ -4,6 +4,8 @@
 //! official clients decode that body; casebridge answers every error the same way.
 //! Invariants: the HTTP status and the body's `status` always agree; `detail` names the problem
 //! in words a client can act on; internal errors are logged and answered without internals.
+//! Case Management's recorded 404s also carry `"code": "resource_not_found"`; [`ApiError::with_code`]
+//! adds such a code beside the usual members.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +22,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub title: String,
     pub detail: String,
+    /// Machine-readable code (`resource_not_found`), only where Datadog sends one.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -29,7 +33,14 @@ impl ApiError {
             status,
             title,
             detail: detail.into(),
+            code: None,
         }
+    }
+
+    /// Adds a machine-readable `code` member to the error object.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// A custom title, for the few places where Datadog uses one ("Invalid Parameter", "Generic Error").
@@ -76,11 +87,15 @@ impl ApiError {
 
     /// The JSON:API body.
     pub fn body(&self) -> serde_json::Value {
-        json!({"errors": [{
+        let mut error = json!({
             "status": self.status.as_u16().to_string(),
             "title": self.title,
             "detail": self.detail,
-        }]})
+        });
+        if let (Some(code), Some(object)) = (self.code, error.as_object_mut()) {
+            object.insert("code".to_string(), json!(code));
+        }
+        json!({ "errors": [error] })
     }
 }
 
@@ -145,6 +160,19 @@ mod tests {
         assert_eq!(body["errors"][0]["status"], "404");
         assert_eq!(body["errors"][0]["title"], "Not Found");
         assert_eq!(body["errors"][0]["detail"], "case not found");
+    }
+
+    #[test]
+    fn a_code_is_added_beside_the_usual_members() {
+        let body = ApiError::not_found("case not found")
+            .with_title("case not found")
+            .with_code("resource_not_found")
+            .body();
+        assert_eq!(body["errors"][0]["code"], "resource_not_found");
+        assert_eq!(body["errors"][0]["status"], "404");
+        assert!(ApiError::bad_request("x").body()["errors"][0]
+            .get("code")
+            .is_none());
     }
 
     #[test]

@@ -16,12 +16,19 @@ use crate::store::Store;
 
 pub mod auth;
 pub mod body;
+pub mod case_timeline;
+pub mod case_wire;
+pub mod cases;
 pub mod error;
+pub mod finding_cases;
 pub mod finding_workflow;
 pub mod findings;
 pub mod health;
 pub mod ingest;
 pub mod json;
+pub mod projects;
+pub mod query_params;
+pub mod users;
 
 /// Largest request body accepted (ingest of 1,000+ findings fits comfortably).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -54,6 +61,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/security/findings/assignee",
             patch(finding_workflow::assignee),
         )
+        .merge(projects::routes())
+        .merge(cases::routes())
+        .merge(case_timeline::routes())
+        .merge(finding_cases::routes())
+        .merge(users::routes())
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -6,4 +6,9 @@
 //! closing a case does not close its findings; deleting a case leaves its findings open and
 //! unlinked; only remediation or muting closes a finding.
 
+pub mod case;
+pub mod case_filter;
 pub mod finding;
+pub mod project;
+pub mod ticket_link;
+pub mod timeline;

@@ -424,16 +424,23 @@ impl Store {
     /// Computed `workflow.integrations` of the given findings (cases, Jira issues, ServiceNow
     /// tickets attached to them), keyed by finding id; findings with none are absent.
     ///
-    /// THE SEAM: the lead wires this to `Store::finding_integrations(&[String])` (written on the
-    /// `cases` branch) when merging. Until then it returns an empty map: no finding shows or
-    /// matches `workflow.integrations`. Both the listing filter and the API responses read
-    /// integrations only through this function.
+    /// Both the listing filter and the API responses read integrations only through this
+    /// function, so `@workflow.integrations.*` queries and responses always agree.
     pub async fn computed_integrations(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, Value>, StoreError> {
-        let _ = ids;
-        Ok(HashMap::new())
+        let mut all = self.finding_integrations(ids).await?;
+        all.retain(|_, integrations| {
+            let non_empty = |key: &str| {
+                integrations
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .is_some_and(|list| !list.is_empty())
+            };
+            non_empty("cases") || non_empty("jira")
+        });
+        Ok(all)
     }
 
     /// Mutes or unmutes findings through the API. Every id must exist (else

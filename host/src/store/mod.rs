@@ -15,9 +15,17 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub mod case_search;
+pub mod cases;
+pub mod finding_cases;
 pub mod findings;
 pub mod keys;
+pub mod projects;
 pub mod test_support;
+pub mod ticket_links;
+pub mod timeline;
+pub mod users;
+pub mod write_tx;
 
 /// The two engines casebridge runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
