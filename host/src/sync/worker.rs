@@ -5,9 +5,10 @@
 //! replicas, retries coming due, gates opening).
 //!
 //! Invariants:
-//! - Each task loops over [`Dispatcher::run_round`]; after a round that claimed a full batch it
-//!   goes again at once (and wakes a sibling), otherwise it sleeps until woken, the poll
-//!   interval passes, or shutdown starts.
+//! - Each task loops over [`Dispatcher::run_round`]; after a round that settled something it
+//!   goes again at once (a settled effect may free the next one of its key), waking a sibling
+//!   too when the batch was full; otherwise it sleeps until woken, the poll interval passes, or
+//!   shutdown starts.
 //! - [`WorkerPool::shutdown`] stops claiming, gives calls in flight `grace` to finish and record,
 //!   then cuts the rest off and releases their claims as interrupted (so the next attempt knows
 //!   the outcome is unknown). Nothing in flight is left leased by a clean shutdown.
@@ -152,8 +153,11 @@ async fn worker_loop(
                     .iter()
                     .any(|h| matches!(h, Handled::Recorded(_) | Handled::LeaseLost));
                 if claimed >= batch && progressed {
-                    // There may be more: go again and let a sibling help.
+                    // There may be more than this task can take: let a sibling help.
                     wake.notify_one();
+                }
+                if progressed {
+                    // A settled effect may have freed the next effect of its key: go again.
                     continue;
                 }
             }

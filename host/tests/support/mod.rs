@@ -2,8 +2,9 @@
 //! executor whose outcomes a test scripts per ordering key.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use casebridge::store::test_support::TestDb;
 use casebridge::sync::clock::ManualClock;
@@ -73,6 +74,8 @@ pub struct Call {
     pub attempt: u32,
     pub previous_outcome_unknown: bool,
     pub payload: serde_json::Value,
+    /// The clock's instant when the call started.
+    pub at_ms: i64,
 }
 
 /// Records every call and answers with scripted outcomes (per ordering key, then `Done`).
@@ -80,6 +83,9 @@ pub struct Call {
 pub struct Recorder {
     calls: Mutex<Vec<Call>>,
     script: Mutex<HashMap<String, VecDeque<EffectOutcome>>>,
+    /// Keys with a call running now, to catch two effects of one key in flight at once.
+    running: Mutex<HashSet<String>>,
+    overlaps: Mutex<Vec<String>>,
 }
 
 impl Recorder {
@@ -101,6 +107,11 @@ impl Recorder {
         self.calls.lock().unwrap().clone()
     }
 
+    /// Keys that had two calls running at the same time.
+    pub fn overlaps(&self) -> Vec<String> {
+        self.overlaps.lock().unwrap().clone()
+    }
+
     pub fn calls_for(&self, key: &str) -> Vec<Call> {
         self.calls().into_iter().filter(|c| c.key == key).collect()
     }
@@ -110,9 +121,20 @@ impl EffectExecutor for Recorder {
     fn execute<'a>(
         &'a self,
         effect: &'a ClaimedEffect,
-        _ctx: &'a ExecutionContext,
+        ctx: &'a ExecutionContext,
     ) -> BoxFuture<'a, EffectOutcome> {
         Box::pin(async move {
+            if !self
+                .running
+                .lock()
+                .unwrap()
+                .insert(effect.ordering_key.clone())
+            {
+                self.overlaps
+                    .lock()
+                    .unwrap()
+                    .push(effect.ordering_key.clone());
+            }
             self.calls.lock().unwrap().push(Call {
                 effect: effect.id.clone(),
                 integration: effect.integration_id.clone(),
@@ -121,7 +143,11 @@ impl EffectExecutor for Recorder {
                 attempt: effect.attempt,
                 previous_outcome_unknown: effect.previous_outcome_unknown,
                 payload: effect.payload.clone(),
+                at_ms: ctx.clock.now_ms(),
             });
+            // Give other calls a chance to run in between (and to overlap, if they could).
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            self.running.lock().unwrap().remove(&effect.ordering_key);
             let scripted = self
                 .script
                 .lock()
