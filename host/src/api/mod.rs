@@ -22,6 +22,7 @@ pub mod findings;
 pub mod health;
 pub mod ingest;
 pub mod json;
+pub mod outbox;
 
 /// Largest request body accepted (ingest of 1,000+ findings fits comfortably).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -53,6 +54,25 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v2/security/findings/assignee",
             patch(finding_workflow::assignee),
+        )
+        .route(outbox::OUTBOX_PATH, get(outbox::list))
+        .route("/api/v2/casebridge/outbox/{id}", get(outbox::get))
+        .route("/api/v2/casebridge/outbox/{id}/retry", post(outbox::retry))
+        .route(
+            "/api/v2/casebridge/outbox/{id}/cancel",
+            post(outbox::cancel),
+        )
+        .route(
+            "/api/v2/casebridge/integrations/{id}/health",
+            get(outbox::health),
+        )
+        .route(
+            "/api/v2/casebridge/integrations/{id}/pause",
+            post(outbox::pause),
+        )
+        .route(
+            "/api/v2/casebridge/integrations/{id}/resume",
+            post(outbox::resume),
         )
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
