@@ -686,3 +686,119 @@ on_both_engines!(
     shutdown_releases_calls_in_flight_as_interrupted,
     shutdown_releases_calls_in_flight_as_interrupted_body
 );
+
+async fn a_long_call_keeps_its_lease_by_renewing_it_body(db: &TestDb) {
+    let clock = support::clock();
+    let slow = Arc::new(Linker {
+        started: Notify::new(),
+        release: Notify::new(),
+        block: true,
+        outcome: EffectOutcome::done(),
+    });
+    sqlx::query("CREATE TABLE test_links (effect_id TEXT PRIMARY KEY, outcome TEXT, detail TEXT)")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let registry = ExecutorRegistry::new().with("create_ticket", slow.clone());
+    let mut cfg = config(policy());
+    cfg.lease = Duration::from_millis(300); // renewed every 100 ms of real time
+    let d = Arc::new(Dispatcher::new(
+        outbox(db),
+        registry,
+        cfg,
+        Arc::new(clock.clone()),
+    ));
+    let id = enqueue_one(db, effect("jira", "c1", "create_ticket", 1), T0).await;
+    let round = tokio::spawn({
+        let d = d.clone();
+        async move { d.run_once("slow-worker").await.unwrap() }
+    });
+    slow.started.notified().await;
+    // Far past the original lease: only a renewal made after this keeps the claim alive.
+    clock.set(T0 + 10_000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = d.outbox().get(id.as_str()).await.unwrap().unwrap();
+        if stored.lease_expires_at_ms == Some(T0 + 10_300) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease never renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let thief = d
+        .outbox()
+        .claim(
+            "thief",
+            &ClaimRequest {
+                limit: 1,
+                lease_ms: 1_000,
+                kinds: None,
+            },
+            T0 + 10_000,
+        )
+        .await
+        .unwrap();
+    assert!(thief.is_empty(), "a renewed lease cannot be taken over");
+    slow.release.notify_one();
+    assert_eq!(
+        round.await.unwrap(),
+        vec![Handled::Recorded(OutcomeKind::Done)]
+    );
+    assert_eq!(
+        d.outbox().get(id.as_str()).await.unwrap().unwrap().state,
+        EffectState::Done
+    );
+}
+on_both_engines!(
+    a_long_call_keeps_its_lease_by_renewing_it,
+    a_long_call_keeps_its_lease_by_renewing_it_body
+);
+
+async fn the_token_bucket_paces_calls_to_an_integration_body(db: &TestDb) {
+    let clock = support::clock();
+    let recorder = Recorder::new();
+    let registry = ExecutorRegistry::new().with("update", recorder.clone());
+    let mut cfg = config(policy());
+    cfg.lease = Duration::from_secs(1); // waits over 500 ms go back to the queue
+    cfg.rate = RateConfig {
+        per_second: 1.0,
+        burst: 1,
+    };
+    let d = Dispatcher::new(outbox(db), registry, cfg, Arc::new(clock.clone()));
+    for n in 0..3u32 {
+        enqueue_one(
+            db,
+            effect("jira", &format!("k{n}"), "update", n),
+            T0 - 3 + i64::from(n),
+        )
+        .await;
+    }
+    assert_eq!(
+        drain(&d).await,
+        vec![
+            Handled::Recorded(OutcomeKind::Done),
+            Handled::Released,
+            Handled::Released
+        ]
+    );
+    clock.set(T0 + 1_000);
+    assert_eq!(
+        drain(&d).await,
+        vec![Handled::Recorded(OutcomeKind::Done), Handled::Released]
+    );
+    clock.set(T0 + 2_000);
+    assert_eq!(drain(&d).await, vec![Handled::Recorded(OutcomeKind::Done)]);
+    let at: Vec<i64> = recorder.calls().iter().map(|c| c.at_ms - T0).collect();
+    assert_eq!(at, vec![0, 1_000, 2_000], "one call per second");
+    assert!(
+        recorder.calls().iter().all(|c| c.attempt == 1),
+        "released claims are not attempts"
+    );
+}
+on_both_engines!(
+    the_token_bucket_paces_calls_to_an_integration,
+    the_token_bucket_paces_calls_to_an_integration_body
+);

@@ -126,16 +126,17 @@ fn filter_from_query(raw: &str) -> Result<EffectFilter, ApiError> {
                 filter.kind = Some(text);
             }
             "page[limit]" => {
-                filter.limit =
-                    match text.trim().parse::<usize>() {
-                        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                        _ => return Err(invalid_parameter(
+                filter.limit = match text.trim().parse::<usize>() {
+                    Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                    _ => {
+                        return Err(invalid_parameter(
                             &key,
                             format!(
                                 "expected an integer between 1 and {MAX_PAGE_SIZE}, got {text:?}"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
             }
             "page[cursor]" => {
                 if !text.is_empty() {

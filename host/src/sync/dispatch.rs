@@ -13,6 +13,9 @@
 //!     integration (and slows its bucket) or, for the per-issue reason, only the key;
 //!     `Unauthorized` / `InvalidConfig` → integration paused with the reason, effect pending
 //!     (not counted as a failure); `Rejected` / `NotFound` → failed with that outcome.
+//! - Every call is paced by its integration's token bucket; a wait longer than half the lease
+//!   goes back to the queue (due when the bucket will have a slot) without taking a slot or
+//!   counting an attempt.
 //! - Nothing is recorded once the lease is lost (renewal refused or fenced settlement); the
 //!   effect belongs to whoever took it over.
 //! - A remote call whose outcome could not be recorded is released as `interrupted` (or left
@@ -223,12 +226,18 @@ impl Dispatcher {
 
         // Pace the integration; a long wait goes back to the queue rather than hold the lease.
         let now = self.clock.now_ms();
-        let wait = self.limiter.reserve(&effect.integration_id, now);
-        if wait > self.config.lease / 2 {
-            return self
-                .release(&effect, false, now.saturating_add(millis(wait)))
-                .await;
-        }
+        let wait =
+            match self
+                .limiter
+                .reserve_within(&effect.integration_id, now, self.config.lease / 2)
+            {
+                Ok(wait) => wait,
+                Err(wait) => {
+                    return self
+                        .release(&effect, false, now.saturating_add(millis(wait)))
+                        .await
+                }
+            };
         if !wait.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -94,10 +94,23 @@ impl TokenBucket {
 
     /// Takes a token; returns how long to wait before using it (zero when one was available).
     pub fn reserve(&mut self, now: i64) -> Duration {
+        match self.reserve_within(now, Duration::MAX) {
+            Ok(wait) | Err(wait) => wait,
+        }
+    }
+
+    /// Takes a token only if it can be used within `max_wait`: `Ok(wait)` with the token taken,
+    /// or `Err(wait)` with the bucket untouched (the caller comes back later instead of holding
+    /// a slot it will not use).
+    pub fn reserve_within(&mut self, now: i64, max_wait: Duration) -> Result<Duration, Duration> {
         let now_ms = now as f64;
         let grant = now_ms.max(self.tat_ms - self.tolerance_ms());
+        let wait = Duration::from_millis((grant - now_ms).ceil().max(0.0) as u64);
+        if wait > max_wait {
+            return Err(wait);
+        }
         self.tat_ms = self.tat_ms.max(grant) + self.interval_ms();
-        Duration::from_millis((grant - now_ms).ceil().max(0.0) as u64)
+        Ok(wait)
     }
 
     /// The backend limited us: halve the pace, empty the bucket and grant nothing before
@@ -169,6 +182,16 @@ impl RateLimiter {
     /// Reserves a call to `integration_id`; returns how long to wait first.
     pub fn reserve(&self, integration_id: &str, now: i64) -> Duration {
         self.with_bucket(integration_id, now, |b| b.reserve(now))
+    }
+
+    /// See [`TokenBucket::reserve_within`].
+    pub fn reserve_within(
+        &self,
+        integration_id: &str,
+        now: i64,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration> {
+        self.with_bucket(integration_id, now, |b| b.reserve_within(now, max_wait))
     }
 
     /// See [`TokenBucket::slow_down`].
@@ -310,6 +333,27 @@ mod tests {
         for window in [50i64, 500, 1_000, 5_000] {
             assert!(busiest_window(&granted, window) <= allowed(config, window));
         }
+    }
+
+    #[test]
+    fn a_refused_reservation_leaves_the_bucket_untouched() {
+        let config = RateConfig {
+            per_second: 1.0,
+            burst: 1,
+        };
+        let mut bucket = TokenBucket::new(config, 0);
+        assert_eq!(bucket.reserve_within(0, Duration::ZERO), Ok(Duration::ZERO));
+        for _ in 0..10 {
+            assert_eq!(
+                bucket.reserve_within(0, Duration::from_millis(500)),
+                Err(Duration::from_secs(1))
+            );
+        }
+        // The refusals took no slot: the next call goes at 1 s, not 11 s.
+        assert_eq!(
+            bucket.reserve_within(1_000, Duration::ZERO),
+            Ok(Duration::ZERO)
+        );
     }
 
     #[test]
