@@ -623,3 +623,36 @@ on_both_engines!(
     health_counts_backlog_failures_and_the_last_error,
     health_counts_backlog_failures_and_the_last_error_body
 );
+
+async fn purging_done_effects_keeps_failures_and_key_order_body(db: &TestDb) {
+    let outbox = outbox(db);
+    let first = enqueue_one(db, effect("jira", "k", "update", 1), T0).await;
+    let failed = enqueue_one(db, effect("jira", "j", "update", 2), T0).await;
+    for c in outbox.claim("w", &any_kind(10), T0).await.unwrap() {
+        if c.id == first {
+            outbox.complete(&c, &json!(null), T0 + 10).await.unwrap();
+        } else {
+            outbox
+                .fail(&c, OutcomeKind::Rejected, "no", T0 + 10)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        outbox.purge_done(T0 + 10).await.unwrap(),
+        0,
+        "not older than the cut"
+    );
+    assert_eq!(outbox.purge_done(T0 + 11).await.unwrap(), 1);
+    assert!(outbox.get(first.as_str()).await.unwrap().is_none());
+    assert!(outbox.get(failed.as_str()).await.unwrap().is_some());
+    // The key's next effect still comes after the purged one.
+    enqueue_one(db, effect("jira", "k", "update", 3), T0).await;
+    let next = outbox.claim("w", &any_kind(10), T0 + 20).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].seq, 2);
+}
+on_both_engines!(
+    purging_done_effects_keeps_failures_and_key_order,
+    purging_done_effects_keeps_failures_and_key_order_body
+);

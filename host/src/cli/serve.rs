@@ -5,7 +5,8 @@
 //! treat them as expired; the sweep makes it durable and is safe on several replicas).
 //! The sync workers (`--sync-workers`, 0 for an API-only replica) run the outbox with the
 //! executors of [`effect_executors`]; on shutdown they get `--sync-shutdown-grace-secs` to
-//! finish calls in flight, after which those are released as interrupted.
+//! finish calls in flight, after which those are released as interrupted. Done effects older
+//! than `--sync-retention-hours` are purged hourly (failed ones stay until an admin acts).
 
 use std::net::SocketAddr;
 
@@ -64,6 +65,9 @@ pub struct SyncWorkerArgs {
         default_value_t = 10
     )]
     pub sync_shutdown_grace_secs: u64,
+    /// Hours a done effect stays visible in the outbox before it is purged.
+    #[arg(long, env = "CASEBRIDGE_SYNC_RETENTION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=87_600))]
+    pub sync_retention_hours: u64,
 }
 
 impl SyncWorkerArgs {
@@ -116,6 +120,29 @@ pub fn start_sync_workers(
     Ok(Some(WorkerPool::start(std::sync::Arc::new(dispatcher))))
 }
 
+/// Purges done outbox effects older than `retention` every `period` until aborted.
+pub fn spawn_outbox_purge(
+    store: Store,
+    retention: Duration,
+    period: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let outbox = Outbox::new(store);
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let before =
+                now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+            match outbox.purge_done(before).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "done outbox effects purged"),
+                Err(err) => tracing::warn!(error = %err, "outbox purge failed; will retry"),
+            }
+        }
+    })
+}
+
 /// Runs [`Store::reopen_expired_mutes`] every `period` until the task is aborted.
 pub fn spawn_mute_sweep(store: Store, period: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -150,12 +177,18 @@ pub async fn run_with_executors(
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, "casebridge serving");
     let sweep = spawn_mute_sweep(store.clone(), Duration::from_secs(args.mute_sweep_secs));
+    let purge = spawn_outbox_purge(
+        store.clone(),
+        Duration::from_secs(args.sync.sync_retention_hours.saturating_mul(3600)),
+        Duration::from_secs(3600),
+    );
     let workers = start_sync_workers(&store, &args.sync, executors(&store))?;
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP");
     sweep.abort();
+    purge.abort();
     if let Some(workers) = workers {
         workers
             .shutdown(Duration::from_secs(args.sync.sync_shutdown_grace_secs))
@@ -186,5 +219,62 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        sync: SyncWorkerArgs,
+    }
+
+    #[test]
+    fn sync_flags_become_the_worker_config() {
+        let flags = Flags::parse_from([
+            "casebridge",
+            "--sync-workers",
+            "3",
+            "--sync-lease-secs",
+            "30",
+            "--sync-rate",
+            "2.5",
+            "--sync-burst",
+            "4",
+            "--sync-max-attempts",
+            "7",
+        ]);
+        let config = flags.sync.worker_config().unwrap();
+        assert_eq!(config.workers, 3);
+        assert_eq!(config.lease, Duration::from_secs(30));
+        assert_eq!(config.rate.per_second, 2.5);
+        assert_eq!(config.rate.burst, 4);
+        assert_eq!(config.retry.max_attempts, 7);
+    }
+
+    #[test]
+    fn nonsense_sync_flags_are_refused() {
+        let flags = Flags::parse_from(["casebridge", "--sync-rate=-1"]);
+        let err = flags.sync.worker_config().unwrap_err().to_string();
+        assert!(err.contains("--sync-rate"), "{err}");
+        assert!(Flags::try_parse_from(["casebridge", "--sync-lease-secs", "1"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_replica_with_zero_workers_runs_no_effects() {
+        let db = crate::store::test_support::TestDb::sqlite().await.unwrap();
+        let flags = Flags::parse_from(["casebridge", "--sync-workers", "0"]);
+        let pool = start_sync_workers(&db.store, &flags.sync, ExecutorRegistry::new()).unwrap();
+        assert!(pool.is_none());
+        let flags = Flags::parse_from(["casebridge", "--sync-workers", "2"]);
+        let pool = start_sync_workers(&db.store, &flags.sync, ExecutorRegistry::new())
+            .unwrap()
+            .unwrap();
+        pool.shutdown(Duration::from_secs(1)).await;
+        db.cleanup().await;
     }
 }

@@ -416,20 +416,22 @@ impl Dispatcher {
         let mut tx = self.outbox.store().begin().await?;
         let integration = effect.integration_id.as_str();
         match settle {
+            // The fenced outbox write goes first: a lost lease stops here before the executor
+            // writes anything, and on SQLite the transaction takes the write lock at once.
             Settle::Done(result) => {
+                outbox::complete(&mut tx, effect, result, now).await?;
                 let settlement = Settlement::Done {
                     result: result.clone(),
                 };
                 executor.on_settled(effect, &settlement, &mut tx).await?;
-                outbox::complete(&mut tx, effect, result, now).await?;
             }
             Settle::Fail(outcome, detail) => {
+                outbox::fail(&mut tx, effect, *outcome, detail, now).await?;
                 let settlement = Settlement::Failed {
                     outcome: *outcome,
                     detail: detail.clone(),
                 };
                 executor.on_settled(effect, &settlement, &mut tx).await?;
-                outbox::fail(&mut tx, effect, *outcome, detail, now).await?;
                 gate::record_error(&mut tx, integration, *outcome, detail, now).await?;
             }
             Settle::Retry {

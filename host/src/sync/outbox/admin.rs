@@ -183,6 +183,18 @@ impl Outbox {
         .await
     }
 
+    /// Deletes done effects completed before `before_ms` (retention); returns how many. Failed
+    /// and cancelled effects stay until an admin retries them; key order is unaffected (the
+    /// per-key sequence lives in `sync_ordering_keys`).
+    pub async fn purge_done(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM sync_outbox WHERE state = 'done' AND completed_at < $1")
+                .bind(before_ms)
+                .execute(self.store.pool())
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn transition(
         &self,
         id: &str,
