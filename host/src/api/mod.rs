@@ -55,25 +55,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/security/findings/assignee",
             patch(finding_workflow::assignee),
         )
-        .route(outbox::OUTBOX_PATH, get(outbox::list))
-        .route("/api/v2/casebridge/outbox/{id}", get(outbox::get))
-        .route("/api/v2/casebridge/outbox/{id}/retry", post(outbox::retry))
-        .route(
-            "/api/v2/casebridge/outbox/{id}/cancel",
-            post(outbox::cancel),
-        )
-        .route(
-            "/api/v2/casebridge/integrations/{id}/health",
-            get(outbox::health),
-        )
-        .route(
-            "/api/v2/casebridge/integrations/{id}/pause",
-            post(outbox::pause),
-        )
-        .route(
-            "/api/v2/casebridge/integrations/{id}/resume",
-            post(outbox::resume),
-        )
+        .merge(outbox::routes())
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

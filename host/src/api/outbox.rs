@@ -20,6 +20,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use axum::Router;
 use serde_json::{json, Value};
 
 use super::auth::{Principal, Scope};
@@ -34,12 +36,22 @@ use crate::sync::{Outbox, SyncHealth};
 
 /// Base path of the outbox routes.
 pub const OUTBOX_PATH: &str = "/api/v2/casebridge/outbox";
-/// Base path of the integration routes.
-pub const INTEGRATIONS_PATH: &str = "/api/v2/casebridge/integrations";
 /// Page size when `page[limit]` is absent.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Longest pause or cancel reason accepted.
 const MAX_REASON_LEN: usize = 2_000;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(OUTBOX_PATH, get(list))
+        .route("/api/v2/casebridge/outbox/{id}", get(get_one))
+        .route("/api/v2/casebridge/outbox/{id}/retry", post(retry))
+        .route("/api/v2/casebridge/outbox/{id}/cancel", post(cancel))
+        .route("/api/v2/casebridge/integrations/{id}/health", get(health))
+        .route("/api/v2/casebridge/integrations/{id}/pause", post(pause))
+        .route("/api/v2/casebridge/integrations/{id}/resume", post(resume))
+}
 
 fn invalid_parameter(name: &str, expected: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!(
@@ -193,7 +205,7 @@ pub async fn list(
 }
 
 /// `GET /api/v2/casebridge/outbox/{id}`.
-pub async fn get(
+pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,

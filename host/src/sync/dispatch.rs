@@ -413,7 +413,7 @@ impl Dispatcher {
         settle: &Settle,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.outbox.store().begin().await?;
+        let mut tx = outbox::begin_write(self.outbox.store()).await?;
         let integration = effect.integration_id.as_str();
         match settle {
             // The fenced outbox write goes first: a lost lease stops here before the executor

@@ -240,7 +240,7 @@ impl Outbox {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = super::outbox::begin_write(self.store()).await?;
         pause_integration(&mut tx, integration_id, outcome, reason, now).await?;
         tx.commit().await?;
         Ok(())
@@ -252,7 +252,7 @@ impl Outbox {
         integration_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.store().begin().await?;
+        let mut tx = super::outbox::begin_write(self.store()).await?;
         let resumed = resume_integration(&mut tx, integration_id, now).await?;
         tx.commit().await?;
         if resumed {

@@ -21,7 +21,7 @@
 //!
 //! How domain code enqueues (e.g. the case API creating a case and its ticket):
 //! ```ignore
-//! let mut tx = store.begin().await?;
+//! let mut tx = sync::outbox::begin_write(&store).await?; // or the store's own write transaction
 //! // … domain writes on `tx` …
 //! sync::outbox::enqueue(&mut tx, NewEffect::new(integration, case_id, "create_ticket", payload)
 //!     .with_correlation_key(case_id)).await?;
@@ -47,5 +47,5 @@ pub use effect::{
 };
 pub use executor::{EffectExecutor, ExecutionContext, ExecutorRegistry, Settlement};
 pub use health::SyncHealth;
-pub use outbox::{enqueue, wake, ClaimRequest, Outbox};
+pub use outbox::{begin_write, enqueue, wake, ClaimRequest, Outbox};
 pub use worker::WorkerPool;

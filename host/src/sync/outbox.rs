@@ -117,6 +117,16 @@ pub async fn enqueue_at(tx: &mut Tx, effect: NewEffect, now: i64) -> Result<Effe
     Ok(id)
 }
 
+/// Starts a transaction that will write: `BEGIN IMMEDIATE` on SQLite, so it waits for the write
+/// lock up front (busy timeout) instead of failing when a deferred reader tries to upgrade;
+/// a plain transaction on PostgreSQL. (The same rule as the store's write transactions.)
+pub async fn begin_write(store: &Store) -> Result<Tx, StoreError> {
+    match store.backend() {
+        Backend::Sqlite => Ok(store.pool().begin_with("BEGIN IMMEDIATE").await?),
+        Backend::Postgres => store.begin().await,
+    }
+}
+
 /// Wakes this process's sync workers (after committing a transaction that enqueued effects).
 pub fn wake(store: &Store) {
     store.outbox_wake().notify_one();

@@ -204,7 +204,7 @@ impl Outbox {
         now: i64,
         reason: Option<&str>,
     ) -> Result<Effect, StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = super::begin_write(&self.store).await?;
         let mut query = sqlx::query(sql).bind(now).bind(id);
         if let Some(reason) = reason {
             query = query.bind(reason);

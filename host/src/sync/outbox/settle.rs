@@ -168,7 +168,7 @@ impl Outbox {
         result: &Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = super::begin_write(&self.store).await?;
         complete(&mut tx, effect, result, now).await?;
         tx.commit().await?;
         Ok(())
@@ -181,7 +181,7 @@ impl Outbox {
         retry: &RetryLater,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = super::begin_write(&self.store).await?;
         retry_later(&mut tx, effect, retry, now).await?;
         tx.commit().await?;
         Ok(())
@@ -195,7 +195,7 @@ impl Outbox {
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = super::begin_write(&self.store).await?;
         fail(&mut tx, effect, outcome, reason, now).await?;
         tx.commit().await?;
         Ok(())
@@ -209,7 +209,7 @@ impl Outbox {
         at_ms: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = super::begin_write(&self.store).await?;
         release(&mut tx, effect, started, at_ms, now).await?;
         tx.commit().await?;
         Ok(())
