@@ -7,6 +7,7 @@
 //! - [`store`]: durable state on SQLite (embedded default) or PostgreSQL, one interface.
 //! - [`api`]: the HTTP API, wire-compatible with Datadog API v2 for these operations.
 //! - [`plugins`]: the WebAssembly component runtime that hosts connectors and policies.
+//! - [`sync`]: the durable outbox that carries every remote effect to its backend, in order.
 //! - [`cli`]: the `casebridge` command.
 
 pub mod api;
@@ -15,4 +16,5 @@ pub mod config;
 pub mod domain;
 pub mod plugins;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -128,6 +128,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             StoreError::Conflict(detail) => ApiError::conflict(detail),
+            StoreError::Invalid(detail) => ApiError::bad_request(detail),
             other => ApiError::internal(other),
         }
     }

@@ -26,6 +26,7 @@ pub mod findings;
 pub mod health;
 pub mod ingest;
 pub mod json;
+pub mod outbox;
 pub mod projects;
 pub mod query_params;
 pub mod users;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(case_timeline::routes())
         .merge(finding_cases::routes())
         .merge(users::routes())
+        .merge(outbox::routes())
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

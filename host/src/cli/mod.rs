@@ -13,7 +13,9 @@ use crate::telemetry::{self, LogFormat};
 
 pub mod findings;
 pub mod keys;
+pub mod outbox;
 pub mod serve;
+pub mod sync;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +65,10 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Work with findings (import).
     Findings(findings::FindingsArgs),
+    /// Inspect and re-queue sync outbox effects.
+    Outbox(outbox::OutboxArgs),
+    /// Sync health of integrations; pause and resume them.
+    Sync(sync::SyncArgs),
 }
 
 /// Entry point of the binary.
@@ -73,6 +79,8 @@ pub async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(args) => keys::run(args).await,
         Command::Findings(args) => findings::run(args).await,
+        Command::Outbox(args) => outbox::run(args).await,
+        Command::Sync(args) => sync::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

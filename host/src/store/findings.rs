@@ -64,6 +64,14 @@ enum Pending {
     Update { finding: Finding, version: i64 },
 }
 
+impl Pending {
+    fn id(&self) -> &str {
+        match self {
+            Pending::Insert(finding) | Pending::Update { finding, .. } => finding.id(),
+        }
+    }
+}
+
 fn is_retryable(err: &StoreError) -> bool {
     match err {
         StoreError::Database(sqlx::Error::Database(db)) => matches!(
@@ -108,10 +116,18 @@ async fn load_for_update(
     tx: &mut Tx,
     ids: &[String],
 ) -> Result<HashMap<String, Versioned>, StoreError> {
+    // Rows are locked in id order on PostgreSQL so concurrent writers of overlapping batches
+    // queue behind each other instead of deadlocking; SQLite writers hold the database lock
+    // (`BEGIN IMMEDIATE`) already.
+    let lock = if tx.backend_name() == "PostgreSQL" {
+        " ORDER BY id FOR UPDATE"
+    } else {
+        ""
+    };
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_LOOKUP) {
         let sql = format!(
-            "SELECT {READ_COLUMNS} FROM findings WHERE id IN ({})",
+            "SELECT {READ_COLUMNS} FROM findings WHERE id IN ({}){lock}",
             placeholders(1, chunk.len())
         );
         let mut query = sqlx::query(&sql);
@@ -220,7 +236,10 @@ impl From<StoreError> for WriteError {
     }
 }
 
-async fn write_pending(tx: &mut Tx, pending: Vec<Pending>, now: i64) -> Result<(), WriteError> {
+async fn write_pending(tx: &mut Tx, mut pending: Vec<Pending>, now: i64) -> Result<(), WriteError> {
+    // A fixed (id) order of writes keeps concurrent transactions from locking rows in
+    // opposite orders.
+    pending.sort_by(|a, b| a.id().cmp(b.id()));
     let mut inserts = Vec::new();
     for item in pending {
         match item {
@@ -348,7 +367,7 @@ impl Store {
         F: FnMut(Tx) -> AttemptFuture<'a, T>,
     {
         for round in 0..MAX_ATTEMPTS {
-            let tx = self.begin().await?;
+            let tx = self.begin_write().await?;
             let (tx, outcome) = attempt(tx).await;
             match outcome {
                 Ok(value) => match tx.commit().await {

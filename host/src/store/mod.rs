@@ -10,6 +10,7 @@
 //! - Writes that belong together run in one transaction ([`Store::begin`]).
 //! - Every error leaving this module is a [`StoreError`]; callers never see sqlx types.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -66,6 +67,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller passed something the store refuses to write (a programming or client mistake).
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 impl StoreError {
@@ -86,6 +90,8 @@ pub type Tx = Transaction<'static, Any>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Wakes this process's sync workers after an outbox enqueue commits (see `crate::sync`).
+    outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -116,7 +122,11 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -137,6 +147,13 @@ impl Store {
     /// The connection pool, for the store's own submodules.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The signal this process's sync workers wait on; notify it after committing a transaction
+    /// that enqueued outbox effects ([`crate::sync::outbox::wake`]) so they are picked up at once
+    /// instead of at the next poll. Shared by every clone of this store, not across processes.
+    pub fn outbox_wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.outbox_wake
     }
 
     /// Starts a transaction.
